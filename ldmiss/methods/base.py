@@ -1,0 +1,264 @@
+"""The Method protocol every model implements, its artifact format, and the registry.
+
+A method is fitted on incomplete data (x̃, obs_mask), can ``impute`` (and ``sample`` if it is
+generative), and saves to a directory holding ``config.json`` (method name, config, image shape,
+metadata such as timings, weights checksum) and ``weights.safetensors``. ``load_method(dir)``
+rebuilds any method from that directory alone. Subclasses implement the tensor-level hooks
+(``_build``, ``_fit``, ``_sample``, ``_impute``); this class owns validation, seeding, conversion
+to NumPy at the boundary, timing and I/O.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .. import __version__
+from ..config import from_dict, merge, to_dict
+from ..device import resolve_device
+from ..inputs import InputError, prepare_images, warn_if_unobserved
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
+ARTIFACT_FORMAT = "ldmiss-artifact-v1"
+
+
+class ArtifactError(RuntimeError):
+    """A model directory that is missing, incomplete or corrupted."""
+
+
+class NotFittedError(RuntimeError):
+    pass
+
+
+@dataclass
+class Imputation:
+    """Imputed images in [0, 1] (N×C×H×W). ``mean`` is the point estimate (the mean of the draws);
+    ``draws`` (D×N×C×H×W) and ``std`` (per-pixel spread over draws) are set when draws > 1."""
+
+    mean: np.ndarray
+    draws: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+
+REGISTRY: dict[str, type["Method"]] = {}
+
+
+def register(cls):
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_method_class(name: str) -> type["Method"]:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown method {name!r}; choose from {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Method:
+    name: ClassVar[str]
+    config_cls: ClassVar[type]
+    generative: ClassVar[bool] = True
+    impute_modes: ClassVar[tuple[str, ...]] = ("default",)
+
+    def __init__(self, config=None, device: str = "auto", **overrides):
+        cfg = config if config is not None else self.config_cls()
+        if isinstance(cfg, dict):
+            cfg = from_dict(self.config_cls, cfg)
+        self.config = merge(cfg, overrides) if overrides else cfg
+        self.device = resolve_device(device)
+        self.image_shape: tuple[int, int, int] | None = None
+        self.meta: dict = {}
+
+    # ---- hooks for subclasses (tensors in [0, 1], already validated) ----
+    def _build(self, image_shape: tuple[int, int, int]) -> None:
+        raise NotImplementedError
+
+    def _fit(self, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator, progress: bool) -> None:
+        raise NotImplementedError
+
+    def _sample(self, n: int, generator: torch.Generator, progress: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _impute(self, x: torch.Tensor, obs_mask: torch.Tensor, mode: str, generator: torch.Generator,
+                progress: bool) -> torch.Tensor:
+        """One draw of the missing pixels (the caller restores observed pixels)."""
+        raise NotImplementedError
+
+    def _parts(self) -> dict[str, "torch.nn.Module | torch.Tensor"]:
+        """Everything that is saved: networks (their state_dict) and plain tensors, by name."""
+        raise NotImplementedError
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, part in self._parts().items():
+            if isinstance(part, torch.Tensor):
+                out[name] = part
+            else:
+                out.update({f"{name}.{k}": v for k, v in part.state_dict().items()})
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        expected = set(self.state_tensors())
+        if set(tensors) != expected:
+            missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+            raise ArtifactError(f"weights do not match the config (missing {missing[:5]}, unexpected {extra[:5]})")
+        for name, part in self._parts().items():
+            if isinstance(part, torch.Tensor):
+                part.copy_(tensors[name])
+            else:
+                prefix = name + "."
+                part.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+                part.to(self.device).eval().requires_grad_(False)
+
+    # ---- public API ----
+    @property
+    def fitted(self) -> bool:
+        return self.image_shape is not None and self.meta.get("fitted", False)
+
+    def _check_fitted(self) -> None:
+        if not self.fitted:
+            raise NotFittedError(f"{self.name}: call fit() (or {type(self).__name__}.load(dir)) first")
+
+    def fit(self, x, obs_mask=None, *, seed: int = 0, progress: bool = True):
+        """Fit on incomplete images: NaN in ``x`` and/or ``obs_mask`` = 0 mark missing pixels."""
+        xt, m = prepare_images(x, obs_mask, fill_value=getattr(self.config, "fill_value", 0.0))
+        if m.sum() == 0:
+            raise InputError("x: every pixel is missing; nothing to learn from")
+        self.image_shape = tuple(xt.shape[1:])
+        torch.manual_seed(seed)  # network initialisation
+        self._build(self.image_shape)
+        start = time.perf_counter()
+        self._fit(xt, m, torch.Generator().manual_seed(seed), progress)
+        self.meta.update(fitted=True, fit_seconds=time.perf_counter() - start, fit_seed=seed,
+                         train_size=int(xt.shape[0]), train_missing_rate=float(1 - m.mean()))
+        return self
+
+    def sample(self, n: int, *, seed: int = 0, progress: bool = True) -> np.ndarray:
+        """``n`` unconditional samples in [0, 1], N×C×H×W."""
+        self._check_fitted()
+        if not self.generative:
+            raise NotImplementedError(f"method {self.name!r} is not generative; it can only impute")
+        if int(n) < 1:
+            raise InputError(f"n must be ≥ 1, got {n}")
+        with torch.inference_mode():
+            out = self._sample(int(n), torch.Generator().manual_seed(seed), progress)
+        return out.clamp(0, 1).cpu().numpy()
+
+    def impute(self, x, obs_mask=None, *, draws: int = 1, mode: str | None = None, seed: int = 0,
+               progress: bool = True) -> Imputation:
+        """Fill missing pixels; observed pixels are returned unchanged.
+
+        ``draws`` > 1 gives multiple imputation: ``mean`` is the posterior-mean estimate and ``std``
+        the per-pixel spread. Images with no observed pixel are imputed from the prior (warning).
+        """
+        self._check_fitted()
+        mode = mode or self.impute_modes[0]
+        if mode not in self.impute_modes:
+            raise ValueError(f"{self.name}: unknown imputation mode {mode!r}; choose from {self.impute_modes}")
+        if int(draws) < 1:
+            raise InputError(f"draws must be ≥ 1, got {draws}")
+        xt, m = prepare_images(x, obs_mask, image_shape=self.image_shape,
+                               fill_value=getattr(self.config, "fill_value", 0.0))
+        warn_if_unobserved(m)
+        gen = torch.Generator().manual_seed(seed)
+        outs = []
+        for _ in range(int(draws)):
+            xhat = self._impute(xt, m, mode, gen, progress).clamp(0, 1).cpu()
+            outs.append(m * xt + (1 - m) * xhat)
+        stack = torch.stack(outs)
+        if draws == 1:
+            return Imputation(mean=stack[0].numpy())
+        return Imputation(mean=stack.mean(0).numpy(), draws=stack.numpy(), std=stack.std(0).numpy())
+
+    # ---- artifacts ----
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json`` + ``weights.safetensors`` into ``directory`` (files replaced atomically)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_tensors().items()}
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".safetensors")
+        os.close(fd)
+        save_file(tensors, tmp)
+        digest = _sha256(Path(tmp))
+        os.replace(tmp, directory / WEIGHTS_FILE)
+        doc = {"format": ARTIFACT_FORMAT, "ldmiss_version": __version__, "method": self.name,
+               "image_shape": list(self.image_shape), "config": to_dict(self.config), "meta": self.meta,
+               "weights_sha256": digest}
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=2, default=float)
+        os.replace(tmp, directory / CONFIG_FILE)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "auto") -> "Method":
+        method = load_method(directory, device=device)
+        if cls is not Method and not isinstance(method, cls):
+            raise ArtifactError(f"{directory} holds a {method.name!r} model, not {cls.name!r}")
+        return method
+
+
+def read_artifact_config(directory: str | Path) -> dict:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ArtifactError(f"model directory {directory} does not exist")
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{directory} is not an ldmiss model directory: {CONFIG_FILE} is missing")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path} is corrupted (not valid JSON: {exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
+        raise ArtifactError(f"{path} is not an {ARTIFACT_FORMAT} config")
+    for key in ("method", "image_shape", "config", "weights_sha256"):
+        if key not in doc:
+            raise ArtifactError(f"{path} lacks the field {key!r}")
+    return doc
+
+
+def load_method(directory: str | Path, device: str = "auto") -> Method:
+    """Rebuild a fitted method from its directory (config.json + weights.safetensors)."""
+    directory = Path(directory)
+    doc = read_artifact_config(directory)
+    try:
+        cls = get_method_class(doc["method"])
+    except ValueError as exc:
+        raise ArtifactError(f"{directory}: {exc}") from exc
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ArtifactError(f"{directory}: {WEIGHTS_FILE} is missing")
+    if _sha256(weights) != doc["weights_sha256"]:
+        raise ArtifactError(f"{weights} is corrupted: its SHA-256 does not match the one in {CONFIG_FILE}")
+    try:
+        method = cls(from_dict(cls.config_cls, doc["config"]), device=device)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"{directory}: invalid config ({exc})") from exc
+    method.image_shape = tuple(doc["image_shape"])
+    method._build(method.image_shape)
+    try:
+        tensors = load_file(str(weights))
+        method.load_state_tensors(tensors)
+    except Exception as exc:
+        raise ArtifactError(f"{weights} could not be loaded into a {doc['method']!r} model: {exc}") from exc
+    method.meta = dict(doc.get("meta", {}))
+    method.meta["fitted"] = True
+    return method

@@ -1,0 +1,30 @@
+"""Helpers the methods share: batched inference with one progress bar, and pixel ↔ model scaling."""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+
+def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
+    for start in range(0, n, max(1, batch_size)):
+        yield slice(start, min(n, start + batch_size))
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=1.0)
+
+
+def to_model_space(x01: torch.Tensor) -> torch.Tensor:
+    """Pixel models work in [−1, 1]; this and :func:`to_pixel_space` are the only conversions."""
+    return 2.0 * x01 - 1.0
+
+
+def to_pixel_space(xm: torch.Tensor) -> torch.Tensor:
+    return (xm + 1.0) / 2.0
+
+
+def eps_score(net: torch.nn.Module, sde) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """score_fn(x, t) = −ε_θ(x, t)/σ_t for the samplers."""
+    return lambda x, t: sde.score_from_eps(net(x, t), t)

@@ -1,0 +1,17 @@
+"""Networks: they map tensors to tensors and know nothing about SDEs, masks or training."""
+from .classifier import MNISTClassifier
+from .mlp import ResMLP
+from .unet import UNet
+from .vae import VAE
+
+EPS_NETS = {"mlp": ResMLP, "unet": UNet}
+
+
+def build_eps_net(kind: str, shape, **kwargs):
+    """ε-network by name (``mlp`` for latents, ``unet`` for images) for inputs of ``shape`` (C×H×W)."""
+    if kind not in EPS_NETS:
+        raise ValueError(f"unknown ε-network {kind!r}; choose from {sorted(EPS_NETS)}")
+    return EPS_NETS[kind](tuple(shape), **kwargs)
+
+
+__all__ = ["MNISTClassifier", "ResMLP", "UNet", "VAE", "EPS_NETS", "build_eps_net"]
