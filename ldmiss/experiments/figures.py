@@ -9,9 +9,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .report import aggregate, method_order  # noqa: E402
+from .report import aggregate, method_order, per_run  # noqa: E402
 
-COLORS = {"ldmiss": "tab:red", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan", "diffputer": "tab:green",
+COLORS = {"ldmiss": "tab:red", "ddpm": "tab:blue", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan", "diffputer": "tab:green",
           "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray"}
 
 
@@ -34,7 +34,7 @@ def save_grid(images: np.ndarray, path: str | Path, ncol: int = 8) -> Path:
 
 def _lines(ax, rows, key, title, methods):
     for m in methods:
-        agg = aggregate([r for r in rows if r["method"] == m], key)
+        agg = {k: v for k, v in aggregate(rows, key).items() if k[0] == m}
         if not agg:
             continue
         rates = sorted(r for _, r in agg)
@@ -68,7 +68,8 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -
     paths = [
         _metric_figure(rows, [("sample_fid", "FID ↓"), ("sample_is", "IS ↑")],
                        f"Fig. 1 — sample quality vs training missing rate\n{caption}", root / "fig1_sample_quality.png",
-                       [m for m in methods if any(r["method"] == m and r["sample_fid"] is not None for r in rows)]),
+                       [m for m in method_order(per_run(rows)) if any(r["method"] == m and r["sample_fid"] is not None
+                                                                      for r in per_run(rows))]),
         _metric_figure(rows, [("impute_mse", "MSE (missing pixels) ↓"), ("impute_fid", "FID ↓"), ("impute_is", "IS ↑")],
                        f"Fig. 3 — imputation quality vs training missing rate\n{caption}", root / "fig3_imputation.png",
                        methods),

@@ -27,7 +27,7 @@ def rows_from_runs(runs: list[dict]) -> list[dict]:
         modes = met.get("impute", {}) or {"": {}}
         for mode, imp in modes.items():
             rows.append({
-                "preset": run["preset"], "method": label(run["method"], mode, len(modes)),
+                "preset": run["preset"], "method": label(run["method"], mode, len(modes)), "base": run["method"],
                 "train_rate": run["train_rate"], "seed": run["seed"], "train_size": run.get("train_size"),
                 "n_eval": met.get("n_eval"), "n_ref": met.get("n_ref"),
                 "sample_fid": met.get("sample", {}).get("fid"), "sample_is": met.get("sample", {}).get("is"),
@@ -38,8 +38,25 @@ def rows_from_runs(runs: list[dict]) -> list[dict]:
     return rows
 
 
+SAMPLE_KEYS = ("sample_fid", "sample_is", "sample_seconds", "fit_seconds")
+
+
+def per_run(rows: list[dict]) -> list[dict]:
+    """One row per run, labelled by the method's own name (sample metrics and fit cost do not
+    depend on the imputation mode, so they must not be listed once per mode)."""
+    seen, out = set(), []
+    for r in rows:
+        k = (r["base"], r["train_rate"], r["seed"])
+        if k not in seen:
+            seen.add(k)
+            out.append({**r, "method": r["base"]})
+    return out
+
+
 def aggregate(rows: list[dict], key: str) -> dict[tuple[str, float], tuple[float, float, int]]:
     """(method, rate) → (mean, std, n_seeds) of column ``key`` (std = 0 for a single seed)."""
+    if key in SAMPLE_KEYS:
+        rows = per_run(rows)
     groups: dict = defaultdict(list)
     for r in rows:
         if r[key] is not None:
@@ -55,14 +72,14 @@ def _fmt(cell, digits: int) -> str:
 
 
 def method_order(rows: list[dict]) -> list[str]:
-    preferred = ["ldmiss", "ddpm-replacement", "ddpm-guidance", "diffputer", "vae-encoder", "vae-map", "vae", "mean"]
+    preferred = ["ldmiss", "ddpm", "ddpm-replacement", "ddpm-guidance", "diffputer", "vae-encoder", "vae-map", "vae", "mean"]
     names = sorted({r["method"] for r in rows}, key=lambda m: (preferred.index(m) if m in preferred else 99, m))
     return names
 
 
 def markdown_table(rows: list[dict], key: str, digits: int) -> str:
     agg = aggregate(rows, key)
-    methods = [m for m in method_order(rows) if any(k[0] == m for k in agg)]
+    methods = [m for m in method_order(per_run(rows) + rows) if any(k[0] == m for k in agg)]
     rates = sorted({r["train_rate"] for r in rows})
     lines = ["| method | " + " | ".join(f"r = {r:g}" for r in rates) + " |",
              "|---|" + "---|" * len(rates)]

@@ -157,6 +157,7 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
             bar.update(1)
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
+        todo.sort(key=lambda s: -get_method_class(s.method).relative_cost)  # longest first packs best
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(_worker, cfg, s, root, device, data_dir, threads) for s in todo]
             for fut in as_completed(futures):

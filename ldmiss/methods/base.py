@@ -76,6 +76,7 @@ class Method:
     config_cls: ClassVar[type]
     generative: ClassVar[bool] = True
     impute_modes: ClassVar[tuple[str, ...]] = ("default",)
+    relative_cost: ClassVar[int] = 1  # scheduling hint for parallel sweeps (longest first)
 
     def __init__(self, config=None, device: str = "auto", **overrides):
         cfg = config if config is not None else self.config_cls()

@@ -34,6 +34,7 @@ class PixelDiffusionConfig:
 class PixelDDPM(Method):
     name = "ddpm"
     config_cls = PixelDiffusionConfig
+    relative_cost = 3
     impute_modes = ("replacement", "guidance")
 
     def _build(self, image_shape):

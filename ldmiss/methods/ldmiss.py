@@ -37,6 +37,7 @@ class LDMiss(Method):
 
     name = "ldmiss"
     config_cls = LDMissConfig
+    relative_cost = 2
     impute_modes = ("guidance",)
 
     def _build(self, image_shape):

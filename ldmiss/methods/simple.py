@@ -24,6 +24,7 @@ class MeanImputer(Method):
     name = "mean"
     config_cls = MeanConfig
     generative = False
+    relative_cost = 0
 
     def _build(self, image_shape):
         self.pixel_mean = torch.zeros(image_shape)
