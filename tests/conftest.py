@@ -1,0 +1,47 @@
+"""Shared fixtures: real MNIST (fetched/verified by the package's own chain) and tiny configs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ldmiss.data import load_mnist
+
+torch.set_num_threads(2)
+
+TINY = {
+    "ldmiss": {"vae": {"width": 8, "train": {"steps": 30, "batch_size": 32}}, "net": {"width": 32, "depth": 1},
+               "prior_train": {"steps": 30, "batch_size": 32}, "sampler": {"steps": 4, "batch_size": 16}},
+    "ddpm": {"net": {"base": 8, "mults": [1, 2]}, "train": {"steps": 10, "batch_size": 16},
+             "sampler": {"steps": 4, "batch_size": 16}},
+    "diffputer": {"net": {"base": 8, "mults": [1, 2]}, "train": {"steps": 5, "batch_size": 16},
+                  "sampler": {"steps": 3, "batch_size": 64}, "em_iterations": 2},
+    "mean": {},
+    "vae": {"vae": {"width": 8, "train": {"steps": 30, "batch_size": 32}, "map_steps": 3}},
+}
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    return load_mnist("test")
+
+
+@pytest.fixture(scope="session")
+def small_batch(mnist_test):
+    """64 real test digits in [0, 1] with a fixed 50% MCAR mask."""
+    from ldmiss.missing import mcar_mask
+    x = torch.from_numpy(mnist_test.images[:64]).float() / 255
+    return x, mcar_mask(x.shape, 0.5, seed=0)
+
+
+@pytest.fixture(scope="session")
+def fitted(small_batch):
+    """One tiny fitted model per method (session-scoped: fitting is the slow part)."""
+    from ldmiss.methods import get_method_class
+    x, m = small_batch
+    return {name: get_method_class(name)(None, device="cpu", **cfg).fit(x * m, m, seed=0, progress=False)
+            for name, cfg in TINY.items()}
+
+
+def as_np(t):
+    return t.numpy() if isinstance(t, torch.Tensor) else np.asarray(t)

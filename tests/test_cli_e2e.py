@@ -1,0 +1,101 @@
+"""End-to-end: the `smoke` preset through the CLI (sweep, resume, report) and train/sample/impute."""
+import json
+
+import numpy as np
+import pytest
+
+from ldmiss.cli import main
+from ldmiss.experiments import load_preset, parse_set
+from ldmiss.experiments import store
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    assert main(["sweep", "--preset", "smoke", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    return out
+
+
+def test_smoke_sweep_writes_every_run(smoke_run):
+    runs = store.load_runs(smoke_run)
+    assert sorted(r["method"] for r in runs) == ["ddpm", "diffputer", "ldmiss", "mean", "vae"]
+    for r in runs:
+        assert (smoke_run / r["method"] / "rate0.50_seed0" / "model" / "config.json").is_file()
+        for mode, imp in r["metrics"]["impute"].items():
+            assert np.isfinite([imp["mse"], imp["fid"], imp["is"]]).all() and imp["n"] == 64
+        assert r["timings"]["fit_seconds"] > 0
+    ddpm = next(r for r in runs if r["method"] == "ddpm")
+    assert set(ddpm["metrics"]["impute"]) == {"replacement", "guidance"}
+    assert np.isfinite(ddpm["metrics"]["sample"]["fid"])
+
+
+def test_same_test_mask_for_every_method(smoke_run):
+    masks = [np.load(smoke_run / m / "rate0.50_seed0" / "examples.npz")["test_mask"] for m in ("ldmiss", "ddpm", "mean")]
+    assert all(np.array_equal(masks[0], k) for k in masks[1:])
+
+
+def test_rerun_skips_finished_runs_and_cleans_stale(smoke_run, capsys):
+    stale = smoke_run / "ldmiss" / "rate0.50_seed0.tmp-999"
+    stale.mkdir()
+    before = (smoke_run / "ldmiss" / "rate0.50_seed0" / "metrics.json").stat().st_mtime_ns
+    assert main(["sweep", "--preset", "smoke", "--out", str(smoke_run), "--quiet"]) == 0
+    assert "0 run(s) done, 5 already finished" in capsys.readouterr().out
+    assert (smoke_run / "ldmiss" / "rate0.50_seed0" / "metrics.json").stat().st_mtime_ns == before
+    assert not stale.exists()
+
+
+def test_report_tables_and_figures(smoke_run, capsys):
+    assert main(["report", str(smoke_run)]) == 0
+    out = capsys.readouterr().out
+    assert "MSE on missing pixels" in out and "preset `smoke`" in out and "N = 64" in out
+    for name in ("runs.csv", "report.md", "fig1_sample_quality.png", "fig2_samples.png", "fig3_imputation.png",
+                 "fig4_imputations_rate0.50.png"):
+        assert (smoke_run / name).is_file(), name
+    csv = (smoke_run / "runs.csv").read_text().splitlines()
+    assert len(csv) == 1 + 7  # ldmiss, ddpm×2, diffputer, mean, vae×2
+
+
+def test_staging_is_atomic(tmp_path):
+    final = tmp_path / "m" / "run"
+    with pytest.raises(RuntimeError):
+        with store.staging(final) as tmp:
+            (tmp / "x").write_text("partial")
+            raise RuntimeError("killed")
+    assert not final.exists() and not list((tmp_path / "m").iterdir())
+
+
+def test_train_sample_impute_commands(tmp_path, small_batch, capsys):
+    model = tmp_path / "model"
+    assert main(["train", "--method", "ldmiss", "--preset", "smoke", "--rate", "0.5", "--train-size", "256",
+                 "--out", str(model), "--quiet", "--set", "prior_train.steps=10"]) == 0
+    assert json.loads((model / "config.json").read_text())["config"]["prior_train"]["steps"] == 10
+    assert main(["sample", str(model), "-n", "5", "--out", str(tmp_path / "s.npy"), "--png", str(tmp_path / "s.png"),
+                 "--quiet"]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (5, 1, 28, 28) and (tmp_path / "s.png").is_file()
+    x, m = small_batch
+    xin = np.where(m.numpy()[:4] > 0, x.numpy()[:4], np.nan)[:, 0]  # N×H×W with NaN = missing
+    np.save(tmp_path / "x.npy", xin)
+    assert main(["impute", str(model), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "i.npz"),
+                 "--draws", "2", "--png", str(tmp_path / "i.png"), "--quiet"]) == 0
+    res = np.load(tmp_path / "i.npz")
+    assert res["imputed"].shape == (4, 1, 28, 28) and res["std"].shape == (4, 1, 28, 28)
+    assert not np.isnan(res["imputed"]).any()
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
+    assert main(["sample", str(tmp_path / "missing-model"), "--out", str(tmp_path / "s.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "does not exist" in err and "Traceback" not in err
+    np.save(tmp_path / "bad.npy", np.full((2, 28, 28), 3.0))
+    (tmp_path / "m").mkdir()
+    assert main(["impute", str(tmp_path / "m"), "--input", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "o.npz")]) == 2
+    assert "config.json is missing" in capsys.readouterr().err
+    assert main(["sweep", "--preset", "nonexistent"]) == 2
+    assert "unknown preset" in capsys.readouterr().err
+
+
+def test_presets_load_and_set_overrides():
+    for name in ("smoke", "quick", "cpu", "paper"):
+        cfg = load_preset(name)
+        assert cfg.name == name and cfg.test_rate == 0.5
+    assert parse_set(["a.b=3", "c=true", "d=[1, 2]", "e=word"]) == {"a": {"b": 3}, "c": True, "d": [1, 2], "e": "word"}

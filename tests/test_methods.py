@@ -1,0 +1,164 @@
+"""Every method: fit/sample/impute contracts, save/load round trip, reproducibility, method-specific
+guarantees (replacement keeps observed pixels, EM changes only missing pixels, guidance helps)."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from ldmiss.inputs import InputError
+from ldmiss.methods import REGISTRY, ArtifactError, DiffPuter, LDMiss, NotFittedError, get_method_class, load_method
+from ldmiss.missing import apply_mask
+
+from .conftest import TINY
+
+ALL = sorted(REGISTRY)
+
+
+def test_registry_has_every_method():
+    assert set(ALL) == {"ldmiss", "ddpm", "diffputer", "mean", "vae"}
+    with pytest.raises(ValueError, match="unknown method"):
+        get_method_class("gan")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_impute_keeps_observed_pixels_and_fills_missing(name, fitted, small_batch):
+    x, m = small_batch
+    method = fitted[name]
+    for mode in method.impute_modes:
+        out = method.impute(x[:8] * m[:8], m[:8], mode=mode, progress=False).mean
+        assert out.shape == (8, 1, 28, 28) and out.dtype == np.float32
+        assert np.array_equal(out[m[:8].numpy() == 1], x[:8].numpy()[m[:8].numpy() == 1])
+        assert np.all((out >= 0) & (out <= 1)) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_save_load_round_trip_gives_identical_outputs(name, fitted, small_batch, tmp_path):
+    x, m = small_batch
+    method = fitted[name]
+    method.save(tmp_path / name)
+    doc = json.loads((tmp_path / name / "config.json").read_text())
+    assert doc["method"] == name and "fit_seconds" in doc["meta"]
+    loaded = load_method(tmp_path / name, device="cpu")
+    assert type(loaded) is type(method)
+    for mode in method.impute_modes:
+        a = method.impute(x[:6] * m[:6], m[:6], mode=mode, seed=5, progress=False).mean
+        b = loaded.impute(x[:6] * m[:6], m[:6], mode=mode, seed=5, progress=False).mean
+        assert np.array_equal(a, b)
+    if method.generative:
+        assert np.array_equal(method.sample(5, seed=1, progress=False), loaded.sample(5, seed=1, progress=False))
+    else:
+        with pytest.raises(NotImplementedError):
+            loaded.sample(2)
+
+
+@pytest.mark.parametrize("name", ["ldmiss", "ddpm"])
+def test_seeded_fit_is_reproducible_and_ignores_missing_values(name, small_batch):
+    x, m = small_batch
+    cls = get_method_class(name)
+    garbage = torch.where(m > 0, x, torch.rand_like(x))  # values at missing pixels must not matter
+    a = cls(None, device="cpu", **TINY[name]).fit(x * m, m, seed=3, progress=False)
+    b = cls(None, device="cpu", **TINY[name]).fit(garbage, m, seed=3, progress=False)
+    c = cls(None, device="cpu", **TINY[name]).fit(x * m, m, seed=4, progress=False)
+    sa, sb, sc = a.state_tensors(), b.state_tensors(), c.state_tensors()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_nan_marks_missing_in_fit(small_batch):
+    x, m = small_batch
+    x_nan = torch.where(m > 0, x, torch.full_like(x, float("nan")))
+    a = get_method_class("mean")().fit(x_nan.numpy(), progress=False)
+    b = get_method_class("mean")().fit(x * m, m, progress=False)
+    assert torch.allclose(a.pixel_mean, b.pixel_mean)
+
+
+def test_multiple_draws_give_mean_and_spread(fitted, small_batch):
+    x, m = small_batch
+    res = fitted["ldmiss"].impute(x[:4] * m[:4], m[:4], draws=3, progress=False)
+    assert res.draws.shape == (3, 4, 1, 28, 28) and res.std.shape == (4, 1, 28, 28)
+    assert np.allclose(res.mean, res.draws.mean(0), atol=1e-6)
+    assert np.all(res.std[m[:4].numpy() == 1] == 0) and res.std[m[:4].numpy() == 0].max() > 0
+
+
+def test_fully_missing_image_is_imputed_from_prior_with_warning(fitted):
+    x = torch.zeros(2, 1, 28, 28)
+    m = torch.ones_like(x)
+    m[0] = 0
+    with pytest.warns(UserWarning, match="no observed pixel"):
+        out = fitted["ldmiss"].impute(x, m, progress=False).mean
+    assert np.isfinite(out).all()
+
+
+def test_guidance_lowers_observed_error_against_no_guidance(fitted, small_batch):
+    x, m = small_batch
+    model = fitted["ddpm"]
+    gen = lambda: torch.Generator().manual_seed(0)
+    with torch.inference_mode(False):
+        guided = model._impute(x * m, m, "guidance", gen(), False)
+        model.config.guidance.weight = 0.0
+        try:
+            unguided = model._impute(x * m, m, "guidance", gen(), False)
+        finally:
+            model.config.guidance.weight = 1.0
+    err = lambda xhat: float(((m * (xhat - x)) ** 2).sum())
+    assert err(guided) < err(unguided)
+
+
+def test_em_iteration_changes_only_missing_pixels(fitted, small_batch):
+    x, m = small_batch
+    model = fitted["diffputer"]
+    start = model.initial_fill(x * m, m)
+    with torch.inference_mode():
+        new = model.e_step(start, x * m, m, torch.Generator().manual_seed(0), False)
+    assert torch.equal(new[m == 1], (x * m)[m == 1])
+    assert not torch.equal(new[m == 0], start[m == 0])
+    mean_fill = DiffPuter(None, device="cpu", init_fill="mean").initial_fill(x * m, m)
+    assert torch.equal(mean_fill[m == 1], x[m == 1]) and mean_fill[m == 0].abs().sum() > 0
+
+
+def test_vae_map_fits_observed_pixels_better_than_encoder(fitted, small_batch):
+    x, m = small_batch
+    vae = fitted["vae"]
+    obs_err = {mode: float(((m * (vae._impute(x * m, m, mode, None, False) - x)) ** 2).sum())
+               for mode in ("encoder", "map")}
+    assert obs_err["map"] < obs_err["encoder"]
+
+
+def test_errors_for_unfitted_and_bad_calls(fitted, small_batch):
+    x, m = small_batch
+    with pytest.raises(NotFittedError):
+        LDMiss().impute(x, m)
+    with pytest.raises(InputError, match="shape"):
+        fitted["ldmiss"].impute(np.zeros((2, 1, 14, 14)))
+    with pytest.raises(InputError, match="draws"):
+        fitted["ldmiss"].impute(x[:2], m[:2], draws=0)
+    with pytest.raises(ValueError, match="mode"):
+        fitted["ldmiss"].impute(x[:2], m[:2], mode="replacement")
+    with pytest.raises(InputError, match="every pixel is missing"):
+        LDMiss().fit(np.full((3, 28, 28), np.nan))
+    with pytest.raises(ValueError, match="unknown option"):
+        LDMiss(vae={"widht": 3})
+
+
+def test_missing_or_corrupted_model_directory(fitted, tmp_path):
+    with pytest.raises(ArtifactError, match="does not exist"):
+        load_method(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ArtifactError, match="config.json is missing"):
+        load_method(tmp_path / "empty")
+    d = fitted["mean"].save(tmp_path / "m")
+    w = d / "weights.safetensors"
+    w.write_bytes(w.read_bytes()[:-3] + b"xyz")
+    with pytest.raises(ArtifactError, match="corrupted"):
+        load_method(d)
+    (d / "config.json").write_text("{not json")
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        load_method(d)
+    d2 = fitted["ldmiss"].save(tmp_path / "l")
+    (d2 / "weights.safetensors").unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        load_method(d2)
+    with pytest.raises(ArtifactError, match="not 'ddpm'"):
+        get_method_class("ddpm").load(fitted["mean"].save(tmp_path / "m2"))
