@@ -1,6 +1,7 @@
 """Figures 1–4 of the poster from a results store (matplotlib, Agg backend, PNG)."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -64,6 +65,7 @@ def _examples(runs):
 
 def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -> list[Path]:
     root = Path(root)
+    caption = textwrap.fill(caption, 110)
     methods = method_order(rows)
     paths = [
         _metric_figure(rows, [("sample_fid", "FID ↓"), ("sample_is", "IS ↑")],
@@ -88,7 +90,8 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -
                 if e is not None and "samples" in e:
                     ax.imshow(image_grid(e["samples"][:16], 4), cmap="gray", vmin=0, vmax=1)
                 ax.set_title(f"{m}, r = {r:g}", fontsize=8)
-        fig.suptitle(f"Fig. 2 — unconditional samples (seed {seed})\n{caption}", fontsize=8)
+        fig.suptitle(f"Fig. 2 — unconditional samples (seed {seed})\n{textwrap.fill(caption, 20 * len(rates))}",
+                     fontsize=7)
         fig.tight_layout()
         fig.savefig(root / "fig2_samples.png", dpi=110)
         plt.close(fig)

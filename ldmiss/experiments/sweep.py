@@ -129,6 +129,19 @@ def _worker(cfg, spec, root, device, data_dir, threads):
         return spec, None, traceback.format_exc()
 
 
+def _finished(bar, spec: RunSpec, doc: dict | None, err: str | None, failures: list) -> None:
+    """One line per finished run (long runs otherwise look stalled), then advance the bar."""
+    name = store.run_name(spec.method, spec.rate, spec.seed)
+    if err:
+        failures.append((spec, err))
+        bar.write(f"  {name}: FAILED ({err.strip().splitlines()[-1]})")
+    else:
+        mse = ", ".join(f"{mode} MSE {v['mse']:.4f}" for mode, v in doc["metrics"]["impute"].items())
+        fid = f", sample FID {doc['metrics']['sample']['fid']:.1f}" if "sample" in doc["metrics"] else ""
+        bar.write(f"  {name}: fit {doc['timings']['fit_seconds']:.0f} s; {mse}{fid}")
+    bar.update(1)
+
+
 def plan(cfg: ExperimentConfig) -> list[RunSpec]:
     """Cheap runs first within a seed/rate so partial sweeps already have the references."""
     return [RunSpec(m, float(r), int(s)) for s in cfg.seeds for r in cfg.train_rates for m in cfg.methods]
@@ -151,20 +164,16 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
     if jobs <= 1:
         for spec in todo:
             bar.set_postfix_str(f"{spec.method} r={spec.rate} s={spec.seed}")
-            _, _, err = _worker(cfg, spec, root, device, data_dir, torch.get_num_threads())
-            if err:
-                failures.append((spec, err))
-            bar.update(1)
+            _, doc, err = _worker(cfg, spec, root, device, data_dir, torch.get_num_threads())
+            _finished(bar, spec, doc, err, failures)
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         todo.sort(key=lambda s: -get_method_class(s.method).relative_cost)  # longest first packs best
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(_worker, cfg, s, root, device, data_dir, threads) for s in todo]
             for fut in as_completed(futures):
-                spec, _, err = fut.result()
-                if err:
-                    failures.append((spec, err))
-                bar.update(1)
+                spec, doc, err = fut.result()
+                _finished(bar, spec, doc, err, failures)
     bar.close()
     for spec, err in failures:
         print(f"run {store.run_name(spec.method, spec.rate, spec.seed)} failed:\n{err}")
