@@ -79,6 +79,7 @@ def _find_in_dir(directory: Path, name: str) -> Path | None:
 def _atomic_write(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    os.chmod(tmp, 0o644)
     with os.fdopen(fd, "wb") as fh:
         fh.write(content)
     os.replace(tmp, path)

@@ -33,6 +33,7 @@ def write_json(path: Path, doc) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    os.chmod(tmp, 0o644)
     with os.fdopen(fd, "w") as fh:
         json.dump(doc, fh, indent=2, default=float)
     os.replace(tmp, path)

@@ -197,6 +197,7 @@ class Method:
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_tensors().items()}
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".safetensors")
         os.close(fd)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; artifacts are meant to be shared
         save_file(tensors, tmp)
         digest = _sha256(Path(tmp))
         os.replace(tmp, directory / WEIGHTS_FILE)
@@ -204,6 +205,7 @@ class Method:
                "image_shape": list(self.image_shape), "config": to_dict(self.config), "meta": self.meta,
                "weights_sha256": digest}
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".json")
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, "w") as fh:
             json.dump(doc, fh, indent=2, default=float)
         os.replace(tmp, directory / CONFIG_FILE)
