@@ -140,6 +140,8 @@ def test_errors_for_unfitted_and_bad_calls(fitted, small_batch):
         LDMiss().fit(np.full((3, 28, 28), np.nan))
     with pytest.raises(ValueError, match="unknown option"):
         LDMiss(vae={"widht": 3})
+    with pytest.raises(ValueError, match="valid: .*width"):
+        LDMiss(net={"widht": 3}).fit(x[:4] * m[:4], m[:4], progress=False)
 
 
 def test_missing_or_corrupted_model_directory(fitted, tmp_path):

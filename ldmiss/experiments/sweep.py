@@ -121,10 +121,10 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     return doc
 
 
-def _worker(cfg, spec, root, device, data_dir, threads):
+def _worker(cfg, spec, root, device, data_dir, threads, progress=False):
     torch.set_num_threads(threads)
     try:
-        return spec, run_one(cfg, spec, root, device, data_dir), None
+        return spec, run_one(cfg, spec, root, device, data_dir, progress), None
     except Exception:  # reported by the parent; other runs go on
         return spec, None, traceback.format_exc()
 
@@ -164,7 +164,7 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
     if jobs <= 1:
         for spec in todo:
             bar.set_postfix_str(f"{spec.method} r={spec.rate} s={spec.seed}")
-            _, doc, err = _worker(cfg, spec, root, device, data_dir, torch.get_num_threads())
+            _, doc, err = _worker(cfg, spec, root, device, data_dir, torch.get_num_threads(), progress)
             _finished(bar, spec, doc, err, failures)
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)

@@ -180,9 +180,10 @@ class Method:
         warn_if_unobserved(m)
         gen = torch.Generator().manual_seed(seed)
         outs = []
-        for _ in range(int(draws)):
-            xhat = self._impute(xt, m, mode, gen, progress).clamp(0, 1).cpu()
-            outs.append(m * xt + (1 - m) * xhat)
+        with torch.no_grad():  # guidance re-enables gradients for its own step only
+            for _ in range(int(draws)):
+                xhat = self._impute(xt, m, mode, gen, progress).clamp(0, 1).cpu()
+                outs.append(m * xt + (1 - m) * xhat)
         stack = torch.stack(outs)
         if draws == 1:
             return Imputation(mean=stack[0].numpy())
