@@ -99,3 +99,18 @@ def test_presets_load_and_set_overrides():
         cfg = load_preset(name)
         assert cfg.name == name and cfg.test_rate == 0.5
     assert parse_set(["a.b=3", "c=true", "d=[1, 2]", "e=word"]) == {"a": {"b": 3}, "c": True, "d": [1, 2], "e": "word"}
+
+
+def test_parallel_sweep_and_seed_aggregation(tmp_path):
+    """--jobs 2 runs in spawned processes; two seeds aggregate to mean ± sample std."""
+    out = tmp_path / "par"
+    assert main(["sweep", "--preset", "smoke", "--methods", "mean", "vae", "--seeds", "0", "1", "--jobs", "2",
+                 "--out", str(out), "--quiet"]) == 0
+    runs = store.load_runs(out)
+    assert len(runs) == 4
+    from ldmiss.experiments.report import aggregate, rows_from_runs
+    rows = rows_from_runs(runs)
+    mean, std, n = aggregate(rows, "impute_mse")[("mean", 0.5)]
+    vals = [r["impute_mse"] for r in rows if r["method"] == "mean"]
+    assert n == 2 and mean == pytest.approx(np.mean(vals)) and std == pytest.approx(np.std(vals, ddof=1))
+    assert std > 0  # different seeds → different test images and masks

@@ -28,8 +28,10 @@ def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:
     return out
 
 
-def save_grid(images: np.ndarray, path: str | Path, ncol: int = 8) -> Path:
-    plt.imsave(str(path), image_grid(images, ncol), cmap="gray", vmin=0, vmax=1)
+def save_grid(images: np.ndarray, path: str | Path, ncol: int = 8, scale: int = 3) -> Path:
+    """PNG grid of images in [0, 1], enlarged ``scale``× (nearest neighbour) so 28×28 digits are legible."""
+    grid = image_grid(images, ncol)
+    plt.imsave(str(path), np.kron(grid, np.ones((scale, scale))), cmap="gray", vmin=0, vmax=1)
     return Path(path)
 
 
