@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -194,7 +193,7 @@ def _cmd_impute(args) -> int:
 
 
 def _sweep_config(args):
-    from .config import _deep_update
+    from .config import deep_update
     from .experiments.config import ExperimentConfig, load_preset, parse_set
     cfg = load_preset(args.preset)
     if args.methods:
@@ -204,7 +203,7 @@ def _sweep_config(args):
     if args.seeds is not None:
         cfg.seeds = args.seeds
     doc = cfg.to_dict()
-    _deep_update(doc, parse_set(args.set))
+    deep_update(doc, parse_set(args.set))
     return ExperimentConfig(**doc)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -67,16 +67,16 @@ def from_dict(cls, data: dict | None):
 def merge(cfg, overrides: dict | None):
     """Copy of ``cfg`` with (nested) ``overrides`` applied."""
     base = to_dict(cfg)
-    _deep_update(base, overrides or {})
+    deep_update(base, overrides or {})
     return from_dict(type(cfg), base)
 
 
-def _deep_update(base: dict, upd: dict) -> None:
+def deep_update(base: dict, upd: dict) -> None:
     for k, v in upd.items():
         if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _deep_update(base[k], v)
+            deep_update(base[k], v)
         else:
             base[k] = v
 
 
-__all__ = ["SDEConfig", "TrainConfig", "SamplerConfig", "GuidanceConfig", "to_dict", "from_dict", "merge", "field"]
+__all__ = ["SDEConfig", "TrainConfig", "SamplerConfig", "GuidanceConfig", "to_dict", "from_dict", "merge", "deep_update"]

@@ -1,7 +1,6 @@
 """Every method: fit/sample/impute contracts, save/load round trip, reproducibility, method-specific
 guarantees (replacement keeps observed pixels, EM changes only missing pixels, guidance helps)."""
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ import torch
 
 from ldmiss.inputs import InputError
 from ldmiss.methods import REGISTRY, ArtifactError, DiffPuter, LDMiss, NotFittedError, get_method_class, load_method
-from ldmiss.missing import apply_mask
 
 from .conftest import TINY
 
