@@ -160,6 +160,10 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
     todo = [s for s in specs if not store.is_done(store.run_dir(root, s.method, s.rate, s.seed))]
     failures: list[tuple[RunSpec, str]] = []
     start = time.perf_counter()
+    if progress:
+        how = f"{jobs} parallel processes" if jobs > 1 else "one process"
+        print(f"sweep {cfg.name}: {len(todo)} run(s) to do, {len(specs) - len(todo)} already finished, in {how}; "
+              f"a line is printed as each run finishes")
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"sweep {cfg.name}", disable=not progress)
     if jobs <= 1:
         for spec in todo:
