@@ -108,12 +108,12 @@ def tables_markdown(rows: list[dict], sweep: dict) -> str:
              "FID of imputed images ↓", "", markdown_table(rows, "impute_fid", 2), "",
              "IS of imputed images ↑", "", markdown_table(rows, "impute_is", 2), "",
              "### Cost (seconds per run)", "", "fit", "", markdown_table(rows, "fit_seconds", 0), "",
-             f"sampling {n_or(rows)} images", "", markdown_table(rows, "sample_seconds", 1), "",
-             f"imputing {n_or(rows)} images", "", markdown_table(rows, "impute_seconds", 1)]
+             f"sampling {_n_eval_text(rows)} images", "", markdown_table(rows, "sample_seconds", 1), "",
+             f"imputing {_n_eval_text(rows)} images", "", markdown_table(rows, "impute_seconds", 1)]
     return "\n".join(parts)
 
 
-def n_or(rows) -> str:
+def _n_eval_text(rows) -> str:
     ns = sorted({r["n_eval"] for r in rows if r["n_eval"]})
     return "/".join(map(str, ns)) or "?"
 

@@ -135,7 +135,7 @@ def _finished(bar, spec: RunSpec, doc: dict | None, err: str | None, failures: l
     if err:
         failures.append((spec, err))
         bar.write(f"  {name}: FAILED ({err.strip().splitlines()[-1]})")
-    else:
+    elif not bar.disable:
         mse = ", ".join(f"{mode} MSE {v['mse']:.4f}" for mode, v in doc["metrics"]["impute"].items())
         fid = f", sample FID {doc['metrics']['sample']['fid']:.1f}" if "sample" in doc["metrics"] else ""
         bar.write(f"  {name}: fit {doc['timings']['fit_seconds']:.0f} s; {mse}{fid}")

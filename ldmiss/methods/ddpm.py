@@ -47,8 +47,10 @@ class PixelDDPM(Method):
     def _train_net(self, x01, obs_mask, generator, progress, desc, model=None):
         """One training run of ε_θ on images in [0, 1]; ``obs_mask`` None = full loss."""
         model = model if model is not None else self.net
-        data = (to_model_space(x01),) if obs_mask is None else (to_model_space(x01), obs_mask)
-        loss = lambda xb, *rest: dsm_loss(model, self.sde, xb, rest[0] if len(rest) == 2 else None, rest[-1])
+        if obs_mask is None:
+            data, loss = (to_model_space(x01),), lambda xb, g: dsm_loss(model, self.sde, xb, None, g)
+        else:
+            data, loss = (to_model_space(x01), obs_mask), lambda xb, mb, g: dsm_loss(model, self.sde, xb, mb, g)
         return train(model, loss, data, self.config.train, generator, desc=desc, progress=progress, device=self.device)
 
     def _fit(self, x, obs_mask, generator, progress):
