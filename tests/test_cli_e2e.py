@@ -114,3 +114,21 @@ def test_parallel_sweep_and_seed_aggregation(tmp_path):
     vals = [r["impute_mse"] for r in rows if r["method"] == "mean"]
     assert n == 2 and mean == pytest.approx(np.mean(vals)) and std == pytest.approx(np.std(vals, ddof=1))
     assert std > 0  # different seeds → different test images and masks
+
+
+def test_train_on_user_npz_with_mask(tmp_path, small_batch):
+    x, m = small_batch
+    np.savez(tmp_path / "mine.npz", x=(x.numpy() * 255).astype(np.uint8), obs_mask=m.numpy())
+    assert main(["train", "--method", "mean", "--input", str(tmp_path / "mine.npz"), "--out", str(tmp_path / "mm"),
+                 "--quiet"]) == 0
+    doc = json.loads((tmp_path / "mm" / "config.json").read_text())
+    assert doc["meta"]["train_size"] == 64 and abs(doc["meta"]["train_missing_rate"] - 0.5) < 0.05
+
+
+def test_fetch_data_cli_reports_bad_checksum(tmp_path, capsys):
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (tmp_path / name).write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05")
+    assert main(["fetch-data", "--data-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert "SHA-256" in err and "does not match" in err and "Traceback" not in err
