@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .report import aggregate, method_order, per_run  # noqa: E402
+from .report import aggregate, label, method_order, per_run  # noqa: E402
 
 COLORS = {"ldmiss": "tab:red", "ddpm": "tab:blue", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan", "diffputer": "tab:green",
           "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray"}
@@ -98,23 +98,16 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -
         fig.savefig(root / "fig2_samples.png", dpi=110)
         plt.close(fig)
         paths.append(root / "fig2_samples.png")
-    cols = []
     for r in rates:
         any_e = next((ex[k] for k in ex if k[1] == r and k[2] == seed), None)
         if any_e is None:
             continue
         panels = [("observed", any_e["test_true"] * any_e["test_mask"] + 0.5 * (1 - any_e["test_mask"]))]
         for (m, rr, s), e in sorted(ex.items()):
-            if rr != r or s != seed:
-                continue
-            for key in e.files:
-                if key.startswith("impute_"):
-                    mode = key[len("impute_"):]
-                    n_modes = sum(1 for k in e.files if k.startswith("impute_"))
-                    panels.append((m if n_modes == 1 else f"{m}-{mode}", e[key]))
+            if rr == r and s == seed:
+                modes = [k[len("impute_"):] for k in e.files if k.startswith("impute_")]
+                panels += [(label(m, mode, len(modes)), e[f"impute_{mode}"]) for mode in modes]
         panels.append(("ground truth", any_e["test_true"]))
-        cols.append((r, panels))
-    for r, panels in cols:
         fig, axes = plt.subplots(1, len(panels), figsize=(1.9 * len(panels), 2.4), squeeze=False)
         for ax, (name, imgs) in zip(axes[0], panels):
             ax.imshow(image_grid(imgs[:16], 4), cmap="gray", vmin=0, vmax=1)
