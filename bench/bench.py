@@ -17,7 +17,7 @@ import torch
 from ldmiss.config import TrainConfig
 from ldmiss.diffusion import dsm_loss
 from ldmiss.experiments import load_preset
-from ldmiss.experiments.sweep import test_data, training_data
+from ldmiss.experiments.protocol import test_data, training_data
 from ldmiss.methods import LDMiss, PixelDDPM
 from ldmiss.missing import apply_mask
 from ldmiss.training import train

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "float, NaN = missing) instead of MNIST")
     p.add_argument("--mask", default=None, help=".npy of obs_mask for --input (1 = observed, 0 = missing)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a method option, e.g. --set prior_train.steps=500 --set guidance.weight=2 (repeatable)")
+                   help="override a method option, e.g. --set prior.train.steps=500 --set guidance.weight=2 (repeatable)")
     p.add_argument("--out", required=True, help="model directory to write (config.json + weights.safetensors)")
     _data_opt(p)
     _common(p)
@@ -131,16 +131,17 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .config import merge
+    from .config import deep_update
     from .experiments.config import load_preset, parse_set
-    from .experiments.sweep import training_data
+    from .experiments.protocol import training_data
     from .methods import get_method_class
     from .missing import apply_mask
 
     cls = get_method_class(args.method)
     preset = load_preset(args.preset)
-    method = cls(None, device=args.device, **preset.method_overrides(args.method))
-    method.config = merge(method.config, parse_set(args.set))
+    overrides = preset.method_overrides(args.method)
+    deep_update(overrides, parse_set(args.set))
+    method = cls(None, device=args.device, **overrides)  # checks every key and type before training
     if args.input:
         x = _load_array(args.input, "x")
         mask = _load_array(args.mask) if args.mask else (_load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None)
@@ -194,7 +195,7 @@ def _cmd_impute(args) -> int:
 
 def _sweep_config(args):
     from .config import deep_update
-    from .experiments.config import ExperimentConfig, load_preset, parse_set
+    from .experiments.config import experiment_from_dict, load_preset, parse_set
     cfg = load_preset(args.preset)
     if args.methods:
         cfg.methods = args.methods
@@ -204,7 +205,7 @@ def _sweep_config(args):
         cfg.seeds = args.seeds
     doc = cfg.to_dict()
     deep_update(doc, parse_set(args.set))
-    return ExperimentConfig(**doc)
+    return experiment_from_dict(doc)
 
 
 def _cmd_sweep(args, then_report: bool = False) -> int:

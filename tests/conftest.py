@@ -10,8 +10,9 @@ from ldmiss.data import load_mnist
 torch.set_num_threads(2)
 
 TINY = {
-    "ldmiss": {"vae": {"width": 8, "train": {"steps": 30, "batch_size": 32}}, "net": {"width": 32, "depth": 1},
-               "prior_train": {"steps": 30, "batch_size": 32}, "sampler": {"steps": 4, "batch_size": 16}},
+    "ldmiss": {"vae": {"width": 8, "train": {"steps": 30, "batch_size": 32}},
+               "prior": {"net": {"width": 32, "depth": 1}, "train": {"steps": 30, "batch_size": 32, "warmup_steps": 5},
+                         "sampler": {"steps": 4, "batch_size": 16}}},
     "ddpm": {"net": {"base": 8, "mults": [1, 2]}, "train": {"steps": 10, "batch_size": 16},
              "sampler": {"steps": 4, "batch_size": 16}},
     "diffputer": {"net": {"base": 8, "mults": [1, 2]}, "train": {"steps": 5, "batch_size": 16},

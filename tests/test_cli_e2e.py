@@ -48,11 +48,23 @@ def test_report_tables_and_figures(smoke_run, capsys):
     assert main(["report", str(smoke_run)]) == 0
     out = capsys.readouterr().out
     assert "MSE on missing pixels" in out and "preset `smoke`" in out and "N = 64" in out
+    for floor in ("_ldmiss · prior target_", "_ldmiss · reconstruction floor_", "_vae · reconstruction floor_",
+                  "_real test images (metric floor)_", "Prior gap", "Memorisation"):
+        assert floor in out, floor
     for name in ("runs.csv", "report.md", "fig1_sample_quality.png", "fig2_samples.png", "fig3_imputation.png",
-                 "fig4_imputations_rate0.50.png"):
+                 "fig4_imputations_rate0.50.png", "fig5_vs_poster.png"):
         assert (smoke_run / name).is_file(), name
-    csv = (smoke_run / "runs.csv").read_text().splitlines()
-    assert len(csv) == 1 + 7  # ldmiss, ddpm×2, diffputer, mean, vae×2
+    import csv as csvlib
+    rows = list(csvlib.DictReader((smoke_run / "runs.csv").read_text().splitlines()))
+    assert len(rows) == 7  # ldmiss, ddpm×2, diffputer, mean, vae×2
+    for col in ("sample_fid", "impute_mse", "floor_fid", "floor_is", "floor_mse", "target_fid", "target_is",
+                "impute_mse_mean"):
+        assert col in rows[0], col
+    ldm = next(r for r in rows if r["method"] == "ldmiss")
+    assert all(ldm[c] != "" for c in ("floor_fid", "floor_mse", "target_fid", "prior_gap", "memorization_ratio"))
+    assert float(ldm["prior_gap"]) == pytest.approx(float(ldm["sample_fid"]) / float(ldm["target_fid"]), rel=1e-6)
+    mean_row = next(r for r in rows if r["method"] == "mean")
+    assert mean_row["floor_fid"] == "" and mean_row["metric_floor_fid"] != ""
 
 
 def test_staging_is_atomic(tmp_path):
@@ -67,8 +79,8 @@ def test_staging_is_atomic(tmp_path):
 def test_train_sample_impute_commands(tmp_path, small_batch, capsys):
     model = tmp_path / "model"
     assert main(["train", "--method", "ldmiss", "--preset", "smoke", "--rate", "0.5", "--train-size", "256",
-                 "--out", str(model), "--quiet", "--set", "prior_train.steps=10"]) == 0
-    assert json.loads((model / "config.json").read_text())["config"]["prior_train"]["steps"] == 10
+                 "--out", str(model), "--quiet", "--set", "prior.train.steps=10"]) == 0
+    assert json.loads((model / "config.json").read_text())["config"]["prior"]["train"]["steps"] == 10
     assert main(["sample", str(model), "-n", "5", "--out", str(tmp_path / "s.npy"), "--png", str(tmp_path / "s.png"),
                  "--quiet"]) == 0
     assert np.load(tmp_path / "s.npy").shape == (5, 1, 28, 28) and (tmp_path / "s.png").is_file()
@@ -108,7 +120,7 @@ def test_parallel_sweep_and_seed_aggregation(tmp_path):
                  "--out", str(out), "--quiet"]) == 0
     runs = store.load_runs(out)
     assert len(runs) == 4
-    from ldmiss.experiments.report import aggregate, rows_from_runs
+    from ldmiss.experiments.results import aggregate, rows_from_runs
     rows = rows_from_runs(runs)
     mean, std, n = aggregate(rows, "impute_mse")[("mean", 0.5)]
     vals = [r["impute_mse"] for r in rows if r["method"] == "mean"]

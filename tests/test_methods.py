@@ -139,7 +139,7 @@ def test_errors_for_unfitted_and_bad_calls(fitted, small_batch):
     with pytest.raises(ValueError, match="unknown option"):
         LDMiss(vae={"widht": 3})
     with pytest.raises(ValueError, match="valid: .*width"):
-        LDMiss(net={"widht": 3}).fit(x[:4] * m[:4], m[:4], progress=False)
+        LDMiss(prior={"net": {"widht": 3}})  # caught at construction, before any training
 
 
 def test_missing_or_corrupted_model_directory(fitted, tmp_path):
@@ -180,7 +180,10 @@ def test_importance_weighted_bound_is_tighter():
 
 @pytest.mark.parametrize("overrides", [
     {"vae": {"encoder_sees_mask": False, "iw_samples": 3}},
-    {"sampler": {"method": "ancestral"}, "guidance": {"grad_through_score": False, "norm_match": False}},
+    {"prior": {"sampler": {"method": "ancestral"}}, "guidance": {"grad_through_score": False, "norm_match": False}},
+    {"prior": {"latent_norm": "whiten", "loss": {"prediction": "eps", "time_dist": "uniform"},
+               "train": {"lr_schedule": "constant"}}},
+    {"prior": {"latent_norm": "global"}},
 ])
 def test_ldmiss_options_run(overrides, small_batch):
     from ldmiss.config import merge
@@ -189,3 +192,19 @@ def test_ldmiss_options_run(overrides, small_batch):
     model = LDMiss(cfg, device="cpu", **overrides).fit(x * m, m, progress=False)
     out = model.impute(x[:4] * m[:4], m[:4], progress=False).mean
     assert np.isfinite(out).all()
+
+
+def test_shared_vae_cache_is_exact(small_batch, tmp_path):
+    """ldmiss and vae train the same β-VAE for a (rate, seed): the second reuses the first's, and a
+    cached fit ends in exactly the state a fresh fit reaches (weights and what follows it)."""
+    x, m = small_batch
+    vae_cfg = {"vae": TINY["ldmiss"]["vae"]}
+    fresh = LDMiss(None, device="cpu", **TINY["ldmiss"]).fit(x * m, m, seed=3, progress=False)
+    first = get_method_class("vae")(None, device="cpu", **vae_cfg).fit(x * m, m, seed=3, progress=False,
+                                                                        cache_dir=tmp_path)
+    cached = LDMiss(None, device="cpu", **TINY["ldmiss"]).fit(x * m, m, seed=3, progress=False, cache_dir=tmp_path)
+    assert first.meta["vae_fit"]["cached"] is False and cached.meta["vae_fit"]["cached"] is True
+    for a, b in ((fresh.state_tensors(), cached.state_tensors()), ):
+        assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+    other = LDMiss(None, device="cpu", **TINY["ldmiss"]).fit(x * m, m, seed=4, progress=False, cache_dir=tmp_path)
+    assert other.meta["vae_fit"]["cached"] is False  # another seed is another key

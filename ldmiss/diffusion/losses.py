@@ -1,8 +1,9 @@
-"""Denoising score matching in ε form, optionally restricted to observed dimensions (MissDiff).
+"""Denoising score matching, optionally restricted to observed dimensions (MissDiff).
 
-With λ_t = σ_t², the DSM objective λ_t‖s_θ − ∇log p₀ₜ‖² equals ‖ε_θ − ε‖², so networks predict noise.
-The masked version Σ m⊙(ε − ε_θ)² / Σ m only scores observed dimensions: a missing pixel's
-(zero-imputed) value can still enter x_t, but the network is never asked to reproduce it.
+With λ_t = σ_t², the DSM objective λ_t‖s_θ − ∇log p₀ₜ‖² equals ‖ε_θ − ε‖², so networks predict noise
+(or v, see :mod:`.parameterization`). The masked version Σ m⊙(target − out)² / Σ m only scores
+observed dimensions: a missing pixel's (zero-imputed) value can still enter x_t, but the network is
+never asked to reproduce it. How t is drawn (``time_dist``) is the loss's weighting over noise levels.
 """
 from __future__ import annotations
 
@@ -10,18 +11,21 @@ from typing import Callable
 
 import torch
 
+from .parameterization import target
 from .sde import VPSDE
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def dsm_loss(eps_fn: EpsFn, sde: VPSDE, x0: torch.Tensor, obs_mask: torch.Tensor | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+def dsm_loss(net: EpsFn, sde: VPSDE, x0: torch.Tensor, obs_mask: torch.Tensor | None = None,
+             generator: torch.Generator | None = None, *, prediction: str = "eps", time_dist: str = "uniform",
+             logsnr_mean: float = 2.4, logsnr_std: float = 2.4) -> torch.Tensor:
     """Monte-Carlo DSM loss on a batch; ``obs_mask`` (1 = observed) restricts it to observed dims."""
-    t = sde.sample_time(x0.shape[0], generator, device=x0.device)
+    t = sde.sample_time(x0.shape[0], generator, device=x0.device, dist=time_dist,
+                        logsnr_mean=logsnr_mean, logsnr_std=logsnr_std)
     noise = torch.randn(x0.shape, generator=generator, device="cpu" if generator is not None else x0.device).to(x0.device)
     x_t = sde.marginal(x0, t, noise)
-    sq = (eps_fn(x_t, t) - noise) ** 2
+    sq = (net(x_t, t) - target(prediction, sde, x0, noise, t)) ** 2
     if obs_mask is None:
         return sq.mean()
     return (obs_mask * sq).sum() / obs_mask.sum().clamp_min(1.0)

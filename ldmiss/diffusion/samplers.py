@@ -50,14 +50,21 @@ STEPPERS = {"em": _em_step, "ancestral": _ancestral_step}
 
 def sample(score_fn: ScoreFn, sde: VPSDE, x_T: torch.Tensor, steps: int, *, method: str = "em",
            generator: torch.Generator | None = None, project: Project | None = None,
-           resample_jumps: int = 1, progress: Callable[[int], None] | None = None) -> torch.Tensor:
-    """Integrate the reverse SDE from x_T ~ N(0, I) at t = 1 down to t = ε and return x_ε."""
+           resample_jumps: int = 1, progress: Callable[[int], None] | None = None,
+           grid: str | torch.Tensor = "linear") -> torch.Tensor:
+    """Integrate the reverse SDE from x_T ~ N(0, I) at t = 1 down to t = ε and return x_ε.
+
+    ``grid`` is a named time grid of :meth:`VPSDE.time_grid` or an explicit decreasing tensor of
+    ``steps + 1`` times."""
     if method not in STEPPERS:
         raise ValueError(f"unknown sampler {method!r}; choose from {sorted(STEPPERS)}")
     if resample_jumps < 1:
         raise ValueError("resample_jumps must be ≥ 1")
     step = STEPPERS[method]
-    grid = sde.time_grid(steps)
+    if isinstance(grid, str):
+        grid = sde.time_grid(steps, kind=grid)
+    elif len(grid) != steps + 1:
+        raise ValueError(f"an explicit time grid needs steps + 1 = {steps + 1} times, got {len(grid)}")
     x = x_T
     for i in range(steps):
         t, s = grid[i], grid[i + 1]

@@ -39,16 +39,53 @@ class VPSDE:
         """x_t = α_t x₀ + σ_t ε for per-sample times t (shape N)."""
         return _bcast(self.alpha(t), x0) * x0 + _bcast(self.sigma(t), x0) * noise
 
-    def sample_time(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        """t ~ U(ε, 1), the training-time distribution."""
-        u = torch.rand(n, generator=generator, device="cpu" if generator is not None else device)
-        return (self.eps + (1.0 - self.eps) * u).to(device)
+    def sample_time(self, n: int, generator: torch.Generator | None = None, device=None,
+                    dist: str = "uniform", logsnr_mean: float = 2.4, logsnr_std: float = 2.4) -> torch.Tensor:
+        """Training times. ``uniform``: t ~ U(ε, 1) (Song et al.). ``logsnr``: log-SNR λ ~ N(mean, std²)
+        mapped to t and clipped to [ε, 1] — EDM's log-normal σ (P_mean = −1.2, P_std = 1.2 is
+        λ ~ N(2.4, 2.4²)). Why: with β_max = 20 about half of U(ε, 1) lies at SNR < 0.1, where the
+        ε-target is almost x_t itself and teaches the network little."""
+        gdev = "cpu" if generator is not None else device
+        if dist == "uniform":
+            u = torch.rand(n, generator=generator, device=gdev)
+            return (self.eps + (1.0 - self.eps) * u).to(device)
+        if dist == "logsnr":
+            lam = logsnr_mean + logsnr_std * torch.randn(n, generator=generator, device=gdev)
+            return self.t_from_logsnr(lam).clamp(self.eps, 1.0).to(device)
+        raise ValueError(f"unknown time distribution {dist!r}; choose from ['logsnr', 'uniform']")
 
-    def time_grid(self, steps: int, device=None) -> torch.Tensor:
-        """Decreasing grid 1 = t₀ > … > t_steps = ε for reverse-time sampling."""
+    def logsnr(self, t: torch.Tensor) -> torch.Tensor:
+        """λ_t = log(α_t²/σ_t²)."""
+        two_log_a = 2.0 * self.log_alpha(t)
+        return two_log_a - torch.log(-torch.expm1(two_log_a))
+
+    def t_from_logsnr(self, lam: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`logsnr`: α² = sigmoid(λ), then solve the quadratic log α_t = c for t ≥ 0."""
+        c = 0.5 * torch.nn.functional.logsigmoid(lam)  # log α (≤ 0)
+        a, b = 0.25 * (self.beta_max - self.beta_min), 0.5 * self.beta_min
+        return (-b + torch.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
+
+    def time_grid(self, steps: int, device=None, kind: str = "linear", rho: float = 7.0) -> torch.Tensor:
+        """Decreasing grid 1 = t₀ > … > t_steps = ε for reverse-time sampling.
+
+        ``linear``: uniform in t. ``edm``: Karras et al. (2022)'s grid, uniform in σ̃^(1/ρ) with
+        σ̃ = σ_t/α_t, mapped back to t. Why: on a uniform t-grid half the steps are spent at SNR < 0.1
+        and the last steps are too coarse for narrow structure (a mode of width 0.05 in unit-scale
+        data comes out ~30% too narrow at 100 steps); the EDM grid puts its steps where the data's
+        structure forms."""
         if steps < 1:
             raise ValueError(f"steps must be ≥ 1, got {steps}")
-        return torch.linspace(1.0, self.eps, steps + 1, device=device)
+        if kind == "linear":
+            return torch.linspace(1.0, self.eps, steps + 1, device=device)
+        if kind == "edm":
+            ends = torch.tensor([1.0, self.eps], dtype=torch.float64)
+            s_max, s_min = torch.exp(-0.5 * self.logsnr(ends)).tolist()
+            i = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+            sig = (s_max ** (1 / rho) + i * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
+            t = self.t_from_logsnr(-2.0 * torch.log(sig))
+            t[0], t[-1] = 1.0, self.eps
+            return t.float().to(device)
+        raise ValueError(f"unknown time grid {kind!r}; choose from ['edm', 'linear']")
 
     def score_from_eps(self, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """s = −ε/σ_t."""

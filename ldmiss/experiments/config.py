@@ -10,6 +10,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from ..config import ConfigError, from_dict
+
 PRESET_DIR = Path(__file__).with_name("presets")
 
 
@@ -37,6 +39,42 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
 
+def experiment_from_dict(data: dict, where: str = "") -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from a dict, checked key by key, type by type and method table by
+    method table (raises ConfigError naming the key), so nothing fails after runs have started."""
+    cfg = from_dict(ExperimentConfig, data, where)
+    validate_experiment(cfg)
+    return cfg
+
+
+def validate_experiment(cfg: ExperimentConfig) -> None:
+    from ..data.datasets import DATASETS
+    from ..methods import REGISTRY
+    from ..missing import MECHANISMS
+
+    def need(ok: bool, msg: str):
+        if not ok:
+            raise ConfigError(msg)
+
+    need(cfg.dataset in DATASETS, f"dataset: {cfg.dataset!r} is not one of {sorted(DATASETS)}")
+    need(cfg.mechanism in MECHANISMS, f"mechanism: {cfg.mechanism!r} is not one of {sorted(MECHANISMS)}")
+    need(len(cfg.methods) > 0, "methods: at least one method is needed")
+    for name in cfg.methods:
+        need(name in REGISTRY, f"methods: unknown method {name!r}; choose from {sorted(REGISTRY)}")
+    need(len(cfg.train_rates) > 0, "train_rates: at least one rate is needed")
+    for r in cfg.train_rates:
+        need(0.0 <= r < 1.0, f"train_rates: {r!r} is outside [0, 1) (a rate of 1 leaves nothing to learn from)")
+    need(0.0 < cfg.test_rate < 1.0, f"test_rate: {cfg.test_rate!r} is outside (0, 1)")
+    need(len(cfg.seeds) > 0, "seeds: at least one seed is needed")
+    for key in ("n_eval", "n_ref"):
+        need(getattr(cfg, key) >= 2, f"{key}: {getattr(cfg, key)!r} must be ≥ 2 (FID needs two images)")
+    for key in ("train_size", "draws", "grid"):
+        need(getattr(cfg, key) >= 1, f"{key}: {getattr(cfg, key)!r} must be ≥ 1")
+    for name, table in cfg.method.items():
+        need(name in REGISTRY, f"method.{name}: unknown method; choose from {sorted(REGISTRY)}")
+        REGISTRY[name].validate_overrides(table)
+
+
 def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
@@ -48,20 +86,22 @@ def load_preset(name_or_path: str) -> ExperimentConfig:
         path = PRESET_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         raise ValueError(f"unknown preset {name_or_path!r}; choose from {list_presets()} or give a .toml path")
-    data = tomllib.loads(path.read_text())
-    names = {f.name for f in dataclasses.fields(ExperimentConfig)}
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-    return ExperimentConfig(**data)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    try:
+        return experiment_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def parse_set(assignments: list[str] | None) -> dict:
-    """``["ldmiss.prior_train.steps=100", ...]`` → nested dict (values parsed as TOML literals)."""
+    """``["method.ldmiss.prior.train.steps=100", ...]`` → nested dict (values parsed as TOML literals)."""
     out: dict = {}
     for item in assignments or []:
         if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key, raw = item.split("=", 1)
         try:
             value = tomllib.loads(f"v = {raw}")["v"]

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .report import aggregate, label, method_order, per_run  # noqa: E402
+from .results import aggregate, label, method_order, per_run  # noqa: E402
 
 COLORS = {"ldmiss": "tab:red", "ddpm": "tab:blue", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan", "diffputer": "tab:green",
           "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray"}
@@ -61,6 +61,40 @@ def _metric_figure(rows, panels, suptitle, path, methods):
     return path
 
 
+def poster_figure(rows, caption, path):
+    """Fig. 5: our Figure 1 and Figure 3 curves (solid, mean ± std over seeds) over the poster's
+    values (dashed, read off its plots; see poster.py for what they can and cannot be compared on)."""
+    from .poster import FIG1, FIG3
+    panels = [("sample_fid", "Fig. 1: sample FID ↓", FIG1), ("sample_is", "Fig. 1: sample IS ↑", FIG1),
+              ("impute_mse", "Fig. 3: imputation MSE ↓", FIG3), ("impute_fid", "Fig. 3: imputation FID ↓", FIG3),
+              ("impute_is", "Fig. 3: imputation IS ↑", FIG3)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.8))
+    for ax, (key, title, poster) in zip(axes, panels):
+        ours = aggregate(rows, key)
+        for m, series in poster[key].items():
+            color = COLORS.get(m)
+            pts = sorted((r, v) for (mm, r), v in ours.items() if mm == m)
+            if pts:
+                ax.errorbar([p[0] for p in pts], [p[1][0] for p in pts], yerr=[p[1][1] for p in pts], marker="o",
+                            capsize=3, color=color, label=f"{m} (ours)")
+            rates = sorted(series)
+            ax.plot(rates, [series[r] for r in rates], ls="--", marker="x", color=color, alpha=0.6,
+                    label=f"{m} (poster)")
+        if key in ("sample_fid", "impute_fid"):
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("training missing rate")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=6)
+    axes[2].legend(fontsize=6)
+    fig.suptitle("Fig. 5 — ours (solid) over the poster's values (dashed, approximate; the poster's feature network "
+                 f"and MSE scale are not stated)\n{caption}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _examples(runs):
     return {(r["method"], r["train_rate"], r["seed"]): np.load(Path(r["_dir"]) / "examples.npz") for r in runs}
 
@@ -78,6 +112,7 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -
                        f"Fig. 3 — imputation quality vs training missing rate\n{caption}", root / "fig3_imputation.png",
                        methods),
     ]
+    paths.append(poster_figure(rows, caption, root / "fig5_vs_poster.png"))
     ex = _examples(runs)
     seed = min(r["seed"] for r in runs)
     rates = sorted({r["train_rate"] for r in runs})

@@ -1,67 +1,15 @@
 """Report: runs.csv (one row per run × imputation mode), report.md (mean ± std over seeds per
-method and training rate), and figures 1–4. Every table and figure states preset, N and seeds."""
+method and training rate, each method beside its floors), and figures 1–4. Every table and figure
+states preset, N and seeds."""
 from __future__ import annotations
 
 import csv
 import json
 import math
-from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 from . import store
-
-COLUMNS = ["preset", "method", "train_rate", "seed", "train_size", "n_eval", "n_ref", "sample_fid", "sample_is",
-           "impute_mse", "impute_fid", "impute_is", "fit_seconds", "sample_seconds", "impute_seconds"]
-
-
-def label(method: str, mode: str, modes: int) -> str:
-    return method if modes == 1 else f"{method}-{mode}"
-
-
-def rows_from_runs(runs: list[dict]) -> list[dict]:
-    rows = []
-    for run in runs:
-        met, tim = run["metrics"], run["timings"]
-        modes = met.get("impute", {}) or {"": {}}
-        for mode, imp in modes.items():
-            rows.append({
-                "preset": run["preset"], "method": label(run["method"], mode, len(modes)), "base": run["method"],
-                "train_rate": run["train_rate"], "seed": run["seed"], "train_size": run.get("train_size"),
-                "n_eval": met.get("n_eval"), "n_ref": met.get("n_ref"),
-                "sample_fid": met.get("sample", {}).get("fid"), "sample_is": met.get("sample", {}).get("is"),
-                "impute_mse": imp.get("mse"), "impute_fid": imp.get("fid"), "impute_is": imp.get("is"),
-                "fit_seconds": tim.get("fit_seconds"), "sample_seconds": tim.get("sample_seconds"),
-                "impute_seconds": tim.get(f"impute_{mode}_seconds"),
-            })
-    return rows
-
-
-SAMPLE_KEYS = ("sample_fid", "sample_is", "sample_seconds", "fit_seconds")
-
-
-def per_run(rows: list[dict]) -> list[dict]:
-    """One row per run, labelled by the method's own name (sample metrics and fit cost do not
-    depend on the imputation mode, so they must not be listed once per mode)."""
-    seen, out = set(), []
-    for r in rows:
-        k = (r["base"], r["train_rate"], r["seed"])
-        if k not in seen:
-            seen.add(k)
-            out.append({**r, "method": r["base"]})
-    return out
-
-
-def aggregate(rows: list[dict], key: str) -> dict[tuple[str, float], tuple[float, float, int]]:
-    """(method, rate) → (mean, std, n_seeds) of column ``key`` (std = 0 for a single seed)."""
-    if key in SAMPLE_KEYS:
-        rows = per_run(rows)
-    groups: dict = defaultdict(list)
-    for r in rows:
-        if r[key] is not None:
-            groups[(r["method"], r["train_rate"])].append(float(r[key]))
-    return {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v)) for k, v in groups.items()}
+from .results import COLUMNS, aggregate, describe, method_order, per_run, rows_from_runs
 
 
 def _fmt(cell, digits: int) -> str:
@@ -71,46 +19,78 @@ def _fmt(cell, digits: int) -> str:
     return f"{mean:.{digits}f}" if n == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def method_order(rows: list[dict]) -> list[str]:
-    preferred = ["ldmiss", "ddpm", "ddpm-replacement", "ddpm-guidance", "diffputer", "vae-encoder", "vae-map", "vae", "mean"]
-    names = sorted({r["method"] for r in rows}, key=lambda m: (preferred.index(m) if m in preferred else 99, m))
-    return names
+def floor_rows(rows: list[dict], key: str, name: str, bases: set[str] | None = None) -> list[dict]:
+    """Pseudo-method rows carrying a floor column (e.g. ``target_fid``) under ``key`` (e.g.
+    ``sample_fid``), so a table can print the floor beside the method's own number. ``bases`` None:
+    one row per (rate, seed) whatever the method (the metric floor is the same for all)."""
+    out, seen = [], set()
+    for r in per_run(rows):
+        if r.get(name) is None or (bases is not None and r["base"] not in bases):
+            continue
+        who = "real test images (metric floor)" if bases is None else f"{r['base']} · {FLOOR_LABELS[name]}"
+        if (who, r["train_rate"], r["seed"]) in seen:
+            continue
+        seen.add((who, r["train_rate"], r["seed"]))
+        out.append({**r, "method": who, "base": who, key: r[name]})
+    return out
 
 
-def markdown_table(rows: list[dict], key: str, digits: int) -> str:
+FLOOR_LABELS = {"target_fid": "prior target", "target_is": "prior target", "floor_fid": "reconstruction floor",
+                "floor_is": "reconstruction floor", "floor_mse": "reconstruction floor"}
+
+
+def markdown_table(rows: list[dict], key: str, digits: int, floors: tuple[tuple[str, bool], ...] = ()) -> str:
+    """Methods × rates for column ``key``; each ``(floor_column, per_method)`` in ``floors`` adds the
+    floor's rows under the methods (per autoencoder method, or once for the metric floor)."""
     agg = aggregate(rows, key)
     methods = [m for m in method_order(per_run(rows) + rows) if any(k[0] == m for k in agg)]
+    extra = []
+    for name, per_method in floors:
+        bases = {r["base"] for r in rows if r.get(key) is not None} if per_method else None
+        extra += floor_rows(rows, key, name, bases)
+    agg.update({k: v for k, v in aggregate(extra, key).items()})
+    extra_names = list(dict.fromkeys(r["method"] for r in extra))
     rates = sorted({r["train_rate"] for r in rows})
     lines = ["| method | " + " | ".join(f"r = {r:g}" for r in rates) + " |",
              "|---|" + "---|" * len(rates)]
-    for m in methods:
-        lines.append(f"| {m} | " + " | ".join(_fmt(agg.get((m, r)), digits) for r in rates) + " |")
+    for m in methods + extra_names:
+        name = f"_{m}_" if m in extra_names else m
+        lines.append(f"| {name} | " + " | ".join(_fmt(agg.get((m, r)), digits) for r in rates) + " |")
     return "\n".join(lines)
-
-
-def describe(rows: list[dict], sweep: dict) -> str:
-    seeds = sorted({r["seed"] for r in rows})
-    n_eval = sorted({r["n_eval"] for r in rows if r["n_eval"]})
-    n_ref = sorted({r["n_ref"] for r in rows if r["n_ref"]})
-    train_size = sorted({r["train_size"] for r in rows if r["train_size"]})
-    return (f"preset `{sweep.get('name', '?')}`, N = {'/'.join(map(str, n_eval))} generated/imputed images against "
-            f"{'/'.join(map(str, n_ref))} MNIST test images (FID reference), seeds {seeds}, "
-            f"{'/'.join(map(str, train_size))} training images, test missing rate {sweep.get('test_rate', '?')}")
 
 
 def tables_markdown(rows: list[dict], sweep: dict) -> str:
     head = describe(rows, sweep)
-    parts = [f"_{head}; mean ± std over seeds._", "",
-             "### Sample quality (unconditional samples)", "", "FID ↓", "", markdown_table(rows, "sample_fid", 2), "",
-             "IS ↑", "", markdown_table(rows, "sample_is", 2), "",
+    t = markdown_table
+    parts = [f"_{head}; mean ± std over seeds. Rows in italics are floors: what a perfect model would score "
+             "(real test images outside the evaluated set), what the latent prior is trained to match (its "
+             "target: decoded encodings of the incomplete training images), and the best this decoder can do "
+             "(its reconstruction of the complete test images)._", "",
+             "### Sample quality (unconditional samples)", "",
+             "FID ↓", "", t(rows, "sample_fid", 2, (("target_fid", True), ("metric_floor_fid", False))), "",
+             "IS ↑", "", t(rows, "sample_is", 2, (("target_is", True), ("metric_floor_is", False))), "",
+             "Prior gap = sample FID ÷ prior-target FID (1 = the prior matches its training distribution) ↓", "",
+             t(rows, "prior_gap", 2), "",
+             "Memorisation check: median nearest-neighbour distance of the samples to training images ÷ to as "
+             "many held-out test images, in the metric network's feature space (≈ 1: no copying; → 0: copies)", "",
+             t(rows, "memorization_ratio", 3), "",
              f"### Imputation at a {sweep.get('test_rate', 0.5):g} test missing rate", "",
-             "MSE on missing pixels ↓", "", markdown_table(rows, "impute_mse", 4), "",
-             "FID of imputed images ↓", "", markdown_table(rows, "impute_fid", 2), "",
-             "IS of imputed images ↑", "", markdown_table(rows, "impute_is", 2), "",
-             "### Cost (seconds per run)", "", "fit", "", markdown_table(rows, "fit_seconds", 0), "",
-             f"sampling {_n_eval_text(rows)} images", "", markdown_table(rows, "sample_seconds", 1), "",
-             f"imputing {_n_eval_text(rows)} images", "", markdown_table(rows, "impute_seconds", 1)]
+             "MSE on missing pixels, one draw ↓", "", t(rows, "impute_mse", 4, (("floor_mse", True),)), "",
+             *([f"MSE on missing pixels, mean of {_draws_text(rows)} draws ↓", "", t(rows, "impute_mse_mean", 4), ""]
+               if any((r.get("draws") or 1) > 1 for r in rows) else []),
+             "FID of imputed images (one draw) ↓", "",
+             t(rows, "impute_fid", 2, (("floor_fid", True), ("metric_floor_fid", False))), "",
+             "IS of imputed images (one draw) ↑", "",
+             t(rows, "impute_is", 2, (("floor_is", True), ("metric_floor_is", False))), "",
+             "### Cost (seconds per run)", "", "fit", "", t(rows, "fit_seconds", 0), "",
+             f"sampling {_n_eval_text(rows)} images", "", t(rows, "sample_seconds", 1), "",
+             f"imputing {_n_eval_text(rows)} images ({_draws_text(rows)} draws)", "", t(rows, "impute_seconds", 1)]
     return "\n".join(parts)
+
+
+def _draws_text(rows) -> str:
+    ds = sorted({r["draws"] for r in rows if r.get("draws")})
+    return "/".join(map(str, ds)) or "?"
 
 
 def _n_eval_text(rows) -> str:

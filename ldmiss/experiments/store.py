@@ -16,6 +16,12 @@ METRICS_FILE = "metrics.json"
 SWEEP_FILE = "sweep.json"
 
 
+def cache_dir(root: Path) -> Path:
+    """Components shared between runs (the β-VAE of ``ldmiss`` and ``vae`` for a rate and seed);
+    not results: safe to delete, never committed."""
+    return Path(root) / "_cache"
+
+
 def run_name(method: str, rate: float, seed: int) -> str:
     return f"{method}/rate{rate:.2f}_seed{seed}"
 

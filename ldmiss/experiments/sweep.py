@@ -1,7 +1,7 @@
-"""Methods × training missing rates × seeds, each run evaluated and stored atomically.
+"""Methods × training missing rates × seeds: plan the runs and hand them to workers.
 
-For a seed, every method sees the same training subset and masks and is scored on the same test
-images, the same 50% test mask, and the same FID reference statistics, so numbers compare.
+What a run sees comes from :mod:`.protocol` (same data, masks and reference for every method of a
+seed) and how it is scored from :mod:`.evaluation`; this module only plans, schedules and stores.
 Runs are independent processes' worth of work: ``jobs`` > 1 runs them in parallel, one thread each.
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -22,53 +21,12 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..config import to_dict
-from ..data import load_dataset
-from ..metrics import FIDReference, inception_score, missing_mse
 from ..methods import get_method_class
-from ..missing import apply_mask, make_mask
+from ..missing import apply_mask
 from . import store
-from .config import ExperimentConfig
-
-# Distinct streams derived from the run seed, so e.g. the test mask never depends on the rate.
-_STREAM = {"subset": 1, "train_mask": 2, "test_subset": 3, "test_mask": 4, "fit": 5, "sample": 6, "impute": 7}
-
-
-def stream_seed(seed: int, stream: str, rate: float | None = None) -> int:
-    base = 1_000_003 * seed + 7919 * _STREAM[stream]
-    return base + (int(round(rate * 1000)) if rate is not None else 0)
-
-
-@lru_cache(maxsize=4)
-def _images(dataset: str, split: str, data_dir: str | None) -> torch.Tensor:
-    return torch.from_numpy(load_dataset(dataset, split, data_dir).images).float() / 255.0
-
-
-@lru_cache(maxsize=2)
-def reference_stats(dataset: str, n_ref: int, data_dir: str | None) -> FIDReference:
-    """FID reference: ``n_ref`` random test images (fixed subset, shared by every run)."""
-    test = _images(dataset, "test", data_dir)
-    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(12345))[:min(n_ref, len(test))]
-    return FIDReference(test[idx], name=f"{dataset}-test[{len(idx)}]")
-
-
-def training_data(cfg: ExperimentConfig, rate: float, seed: int, data_dir=None):
-    """(x, obs_mask) for a seed: random subset (same for every rate) and a fixed MCAR mask."""
-    train = _images(cfg.dataset, "train", data_dir)
-    n = min(cfg.train_size, len(train))
-    idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(stream_seed(seed, "subset")))[:n]
-    x = train[idx]
-    m = make_mask(cfg.mechanism, x.shape, rate, stream_seed(seed, "train_mask", rate))
-    return x, m
-
-
-def test_data(cfg: ExperimentConfig, seed: int, data_dir=None):
-    """(x_true, obs_mask) for a seed: ``n_eval`` random test images with a fixed test mask."""
-    test = _images(cfg.dataset, "test", data_dir)
-    n = min(cfg.n_eval, len(test))
-    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(stream_seed(seed, "test_subset")))[:n]
-    x = test[idx]
-    return x, make_mask(cfg.mechanism, x.shape, cfg.test_rate, stream_seed(seed, "test_mask"))
-
+from .config import ExperimentConfig, validate_experiment
+from .evaluation import RunContext, evaluate
+from .protocol import held_out_real, reference_stats, stream_seed, test_data, training_data
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -86,37 +44,21 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     x, m = training_data(cfg, spec.rate, spec.seed, data_dir)
     x_test, m_test = test_data(cfg, spec.seed, data_dir)
     ref = reference_stats(cfg.dataset, cfg.n_ref, data_dir)
-    timings: dict = {}
+    ctx = RunContext(cfg, method, spec.rate, spec.seed, x, m, x_test, m_test,
+                     held_out_real(cfg, spec.seed, data_dir), ref)
     t0 = time.perf_counter()
-    method.fit(apply_mask(x, m), m, seed=stream_seed(spec.seed, "fit", spec.rate), progress=progress)
-    timings["fit_seconds"] = time.perf_counter() - t0
-    metrics: dict = {"n_eval": len(x_test), "n_ref": ref.n, "reference": ref.name}
-    examples: dict[str, np.ndarray] = {"test_true": x_test[:cfg.grid].numpy(), "test_mask": m_test[:cfg.grid].numpy()}
-    if cls.generative:
-        t0 = time.perf_counter()
-        samples = method.sample(cfg.n_eval, seed=stream_seed(spec.seed, "sample", spec.rate), progress=progress)
-        timings["sample_seconds"] = time.perf_counter() - t0
-        is_mean, is_std = inception_score(samples)
-        metrics["sample"] = {"fid": ref.fid(samples), "is": is_mean, "is_std": is_std, "n": len(samples)}
-        examples["samples"] = samples[:cfg.grid]
-    metrics["impute"] = {}
-    x_obs = apply_mask(x_test, m_test)
-    for mode in cls.impute_modes:
-        t0 = time.perf_counter()
-        result = method.impute(x_obs, m_test, draws=cfg.draws, mode=mode,
-                               seed=stream_seed(spec.seed, "impute", spec.rate), progress=progress)
-        timings[f"impute_{mode}_seconds"] = time.perf_counter() - t0
-        is_mean, is_std = inception_score(result.mean)
-        metrics["impute"][mode] = {"mse": missing_mse(result.mean, x_test, m_test), "fid": ref.fid(result.mean),
-                                   "is": is_mean, "is_std": is_std, "n": len(result.mean)}
-        examples[f"impute_{mode}"] = result.mean[:cfg.grid]
+    method.fit(apply_mask(x, m), m, seed=stream_seed(spec.seed, "fit", spec.rate), progress=progress,
+               cache_dir=store.cache_dir(root))
+    ctx.timings["fit_seconds"] = time.perf_counter() - t0
+    ctx.examples.update(test_true=x_test[:cfg.grid].numpy(), test_mask=m_test[:cfg.grid].numpy())
+    metrics = {"n_eval": len(x_test), "n_ref": ref.n, "reference": ref.name, **evaluate(ctx)}
     doc = {"preset": cfg.name, "method": spec.method, "train_rate": spec.rate, "seed": spec.seed,
            "test_rate": cfg.test_rate, "train_size": len(x), "draws": cfg.draws, "metrics": metrics,
-           "timings": timings, "config": to_dict(method.config), "ldmiss_version": __version__,
+           "timings": ctx.timings, "config": to_dict(method.config), "ldmiss_version": __version__,
            "device": str(method.device), "torch_threads": torch.get_num_threads(), "host": platform.node()}
     with store.staging(final) as tmp:
         method.save(tmp / "model")
-        np.savez_compressed(tmp / "examples.npz", **examples)
+        np.savez_compressed(tmp / "examples.npz", **ctx.examples)
         store.write_json(tmp / store.METRICS_FILE, doc)
     return doc
 
@@ -150,12 +92,11 @@ def plan(cfg: ExperimentConfig) -> list[RunSpec]:
 def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: str = "auto", data_dir=None,
               progress: bool = True) -> dict:
     """Run every (method, rate, seed) not yet finished under ``root``; return a summary."""
+    validate_experiment(cfg)  # every key, type and method table checked before any work
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     store.clean_stale(root)
     store.write_json(root / store.SWEEP_FILE, cfg.to_dict())
-    for name in cfg.methods:
-        get_method_class(name)  # fail before any work on a typo
     specs = plan(cfg)
     todo = [s for s in specs if not store.is_done(store.run_dir(root, s.method, s.rate, s.seed))]
     failures: list[tuple[RunSpec, str]] = []

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from ..config import from_dict, merge, to_dict
 from ..device import resolve_device
+from ..nets import check_net_options
 from ..inputs import InputError, prepare_images, warn_if_unobserved
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
@@ -77,15 +78,29 @@ class Method:
     generative: ClassVar[bool] = True
     impute_modes: ClassVar[tuple[str, ...]] = ("default",)
     relative_cost: ClassVar[int] = 1  # scheduling hint for parallel sweeps (longest first)
+    autoencoder: ClassVar[bool] = False  # has ``reconstruct`` (decode ∘ encode), see vae_ops.Autoencoded
 
     def __init__(self, config=None, device: str = "auto", **overrides):
         cfg = config if config is not None else self.config_cls()
         if isinstance(cfg, dict):
-            cfg = from_dict(self.config_cls, cfg)
-        self.config = merge(cfg, overrides) if overrides else cfg
+            cfg = from_dict(self.config_cls, cfg, self.name)
+        self.config = merge(cfg, overrides, self.name) if overrides else cfg
+        self.check_config(self.config)
         self.device = resolve_device(device)
         self.image_shape: tuple[int, int, int] | None = None
         self.meta: dict = {}
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        """Everything about a config that its dataclass types cannot say (raises ConfigError).
+        Called on every construction, so a sweep can check all its methods before the first run."""
+        if hasattr(config, "eps_net"):
+            check_net_options(config.eps_net, config.net, f"{cls.name}.net")
+
+    @classmethod
+    def validate_overrides(cls, overrides: dict) -> None:
+        """Raise ConfigError unless ``overrides`` make a usable config for this method."""
+        cls.check_config(merge(cls.config_cls(), overrides, cls.name))
 
     # ---- hooks for subclasses (tensors in [0, 1], already validated) ----
     def _build(self, image_shape: tuple[int, int, int]) -> None:
@@ -100,6 +115,9 @@ class Method:
     def _impute(self, x: torch.Tensor, obs_mask: torch.Tensor, mode: str, generator: torch.Generator,
                 progress: bool) -> torch.Tensor:
         """One draw of the missing pixels (the caller restores observed pixels)."""
+        raise NotImplementedError
+
+    def _reconstruct(self, x: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def _parts(self) -> dict[str, "torch.nn.Module | torch.Tensor"]:
@@ -137,8 +155,13 @@ class Method:
         if not self.fitted:
             raise NotFittedError(f"{self.name}: call fit() (or {type(self).__name__}.load(dir)) first")
 
-    def fit(self, x, obs_mask=None, *, seed: int = 0, progress: bool = True):
-        """Fit on incomplete images: NaN in ``x`` and/or ``obs_mask`` = 0 mark missing pixels."""
+    def fit(self, x, obs_mask=None, *, seed: int = 0, progress: bool = True, cache_dir=None):
+        """Fit on incomplete images: NaN in ``x`` and/or ``obs_mask`` = 0 mark missing pixels.
+
+        ``cache_dir``: where components that several methods train identically (the β-VAE of
+        ``ldmiss`` and ``vae``) are kept and reused; a reuse is exact (same weights and random state
+        as training it again), so it only saves time."""
+        self.cache_dir = cache_dir
         xt, m = prepare_images(x, obs_mask, fill_value=getattr(self.config, "fill_value", 0.0))
         if m.sum() == 0:
             raise InputError("x: every pixel is missing; nothing to learn from")
@@ -188,6 +211,16 @@ class Method:
         if draws == 1:
             return Imputation(mean=stack[0].numpy())
         return Imputation(mean=stack.mean(0).numpy(), draws=stack.numpy(), std=stack.std(0).numpy())
+
+    def reconstruct(self, x, obs_mask=None) -> np.ndarray:
+        """decode(encode(x̃, m)) in [0, 1] for methods with an autoencoder (no pixel restored)."""
+        self._check_fitted()
+        if not self.autoencoder:
+            raise NotImplementedError(f"method {self.name!r} has no autoencoder to reconstruct with")
+        xt, m = prepare_images(x, obs_mask, image_shape=self.image_shape,
+                               fill_value=getattr(self.config, "fill_value", 0.0))
+        with torch.no_grad():
+            return self._reconstruct(xt, m).clamp(0, 1).cpu().numpy()
 
     # ---- artifacts ----
     def save(self, directory: str | Path) -> Path:

@@ -6,6 +6,9 @@ from typing import Callable, Iterator
 import torch
 from tqdm.auto import tqdm
 
+from ..diffusion import dsm_loss
+from ..diffusion.parameterization import eps_from_output
+
 
 def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
     for start in range(0, n, max(1, batch_size)):
@@ -25,6 +28,15 @@ def to_pixel_space(xm: torch.Tensor) -> torch.Tensor:
     return (xm + 1.0) / 2.0
 
 
-def eps_score(net: torch.nn.Module, sde) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """score_fn(x, t) = −ε_θ(x, t)/σ_t for the samplers."""
-    return lambda x, t: sde.score_from_eps(net(x, t), t)
+def eps_score(net: torch.nn.Module, sde, prediction: str = "eps") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """score_fn(x, t) = −ε_θ(x, t)/σ_t for the samplers, whatever the network predicts."""
+    return lambda x, t: sde.score_from_eps(eps_from_output(prediction, sde, net(x, t), x, t), t)
+
+
+def diffusion_loss(net: torch.nn.Module, sde, loss_cfg, masked: bool = False):
+    """The training closure ``loss(x0[, obs_mask], generator)`` for :func:`ldmiss.training.train`."""
+    opts = dict(prediction=loss_cfg.prediction, time_dist=loss_cfg.time_dist, logsnr_mean=loss_cfg.logsnr_mean,
+                logsnr_std=loss_cfg.logsnr_std)
+    if masked:
+        return lambda xb, mb, g: dsm_loss(net, sde, xb, mb, g, **opts)
+    return lambda xb, g: dsm_loss(net, sde, xb, None, g, **opts)

@@ -1,4 +1,4 @@
-"""Pixel-space DDPM trained with the MissDiff masked loss (DESIGN §4.2).
+"""Pixel-space DDPM trained with the MissDiff masked loss (docs/method.md).
 
 The network sees zero-imputed images (in [−1, 1] model space the fill 0.0 becomes −1) but the loss
 only scores observed pixels. Imputation by ``replacement`` (observed pixels re-noised into x_t each
@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..config import GuidanceConfig, SamplerConfig, SDEConfig, TrainConfig, to_dict
-from ..diffusion import VPSDE, Replacement, SelfGuidance, dsm_loss, sample
+from ..config import constrain, GuidanceConfig, LossConfig, SamplerConfig, SDEConfig, TrainConfig, to_dict
+from ..diffusion import VPSDE, Replacement, SelfGuidance, sample
 from ..nets import build_eps_net
 from ..training import train
 from .base import Method, register
-from .common import batch_slices, eps_score, progress_bar, to_model_space, to_pixel_space
+from .common import batch_slices, diffusion_loss, eps_score, progress_bar, to_model_space, to_pixel_space
 
 
 @dataclass
@@ -24,10 +24,14 @@ class PixelDiffusionConfig:
     eps_net: str = "unet"
     net: dict = field(default_factory=lambda: {"base": 16, "mults": [1, 2, 2]})
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=5000, batch_size=64, lr=5e-4))
+    loss: LossConfig = field(default_factory=LossConfig)
     sde: SDEConfig = field(default_factory=SDEConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     resample_jumps: int = 1  # RePaint resampling for replacement imputation (1 = none)
+
+
+constrain("PixelDiffusionConfig", eps_net=("choices", ("mlp", "unet")), resample_jumps=("range", 1, None))
 
 
 @register
@@ -47,10 +51,8 @@ class PixelDDPM(Method):
     def _train_net(self, x01, obs_mask, generator, progress, desc, model=None):
         """One training run of ε_θ on images in [0, 1]; ``obs_mask`` None = full loss."""
         model = model if model is not None else self.net
-        if obs_mask is None:
-            data, loss = (to_model_space(x01),), lambda xb, g: dsm_loss(model, self.sde, xb, None, g)
-        else:
-            data, loss = (to_model_space(x01), obs_mask), lambda xb, mb, g: dsm_loss(model, self.sde, xb, mb, g)
+        data = (to_model_space(x01),) if obs_mask is None else (to_model_space(x01), obs_mask)
+        loss = diffusion_loss(model, self.sde, self.config.loss, masked=obs_mask is not None)
         return train(model, loss, data, self.config.train, generator, desc=desc, progress=progress, device=self.device)
 
     def _fit(self, x, obs_mask, generator, progress):
@@ -61,14 +63,14 @@ class PixelDDPM(Method):
         cfg = self.config.sampler
         noise = torch.randn((n, *self.image_shape), generator=generator).to(self.device)
         x = sample(score, self.sde, noise, cfg.steps, method=cfg.method, generator=generator, project=project,
-                   resample_jumps=jumps, progress=bar.update)
+                   resample_jumps=jumps, progress=bar.update, grid=cfg.grid)
         return to_pixel_space(x).cpu()
 
     def _sample(self, n, generator, progress):
         cfg = self.config.sampler
         slices = list(batch_slices(n, cfg.batch_size))
         bar = progress_bar(len(slices) * cfg.steps, f"{self.name} sample", progress)
-        out = [self._run(s.stop - s.start, generator, bar, eps_score(self.net, self.sde)) for s in slices]
+        out = [self._run(s.stop - s.start, generator, bar, eps_score(self.net, self.sde, self.config.loss.prediction)) for s in slices]
         bar.close()
         return torch.cat(out)
 
@@ -77,7 +79,7 @@ class PixelDDPM(Method):
         slices = list(batch_slices(len(x), cfg.batch_size))
         jumps = self.config.resample_jumps if mode == "replacement" else 1
         bar = progress_bar(len(slices) * cfg.steps, f"{self.name} impute ({mode})", progress)
-        score, out = eps_score(self.net, self.sde), []
+        score, out = eps_score(self.net, self.sde, self.config.loss.prediction), []
         for s in slices:
             xo, m = x[s].to(self.device), obs_mask[s].to(self.device)
             if mode == "replacement":

@@ -1,4 +1,4 @@
-"""DiffPuter (DESIGN §4.2): EM with a pixel diffusion model.
+"""DiffPuter (docs/method.md): EM with a pixel diffusion model.
 
 Start from the zero- (or mean-) filled training set; K times: M-step trains the DDPM with the full
 loss on the current completed data (warm-started from the previous iteration by default); E-step
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..config import TrainConfig
+from ..config import TrainConfig, constrain
 from .base import register
 from .ddpm import PixelDDPM, PixelDiffusionConfig
 
@@ -24,6 +24,10 @@ class DiffPuterConfig(PixelDiffusionConfig):
     e_step_draws: int = 1
     warm_start: bool = True
     init_fill: str = "zero"  # "zero" or "mean" (per-pixel mean of observed training values)
+
+
+constrain("DiffPuterConfig", em_iterations=("range", 1, None), e_step_draws=("range", 1, None),
+          init_fill=("choices", ("zero", "mean")), eps_net=("choices", ("mlp", "unet")), resample_jumps=("range", 1, None))
 
 
 @register

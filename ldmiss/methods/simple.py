@@ -1,4 +1,4 @@
-"""Reference imputers (DESIGN §4.3): the floor (``mean``) and the β-VAE without a diffusion prior
+"""Reference imputers (docs/method.md): the floor (``mean``) and the β-VAE without a diffusion prior
 (``vae``: encoder mean → decoder, or ``map`` decoder inversion) — the honest control for what the
 latent diffusion prior adds."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import torch
 
 from .base import Method, register
 from .common import batch_slices, progress_bar
-from .vae_ops import VAEConfig, build_vae, encode_means, fit_vae, map_latents
+from .vae_ops import Autoencoded, VAEConfig, build_vae, encode_means, fit_vae, map_latents
 
 
 @dataclass
@@ -49,7 +49,7 @@ class VAEOnlyConfig:
 
 
 @register
-class VAEImputer(Method):
+class VAEImputer(Autoencoded, Method):
     """The robust β-VAE alone. ``encoder``: decode the encoder mean; ``map``: optimise the latent from
     the encoder mean to fit the observed pixels (``vae.map_steps`` Adam steps), then decode."""
 
@@ -65,7 +65,8 @@ class VAEImputer(Method):
         return {"vae": self.vae}
 
     def _fit(self, x, obs_mask, generator, progress):
-        self.vae, info = fit_vae(self.vae, self.config.vae, x, obs_mask, generator, progress, self.device)
+        self.vae, info = fit_vae(self.vae, self.config.vae, x, obs_mask, generator, progress, self.device,
+                                 getattr(self, "cache_dir", None))
         self.meta.update(vae_fit=info)
 
     def _impute(self, x, obs_mask, mode, generator, progress):

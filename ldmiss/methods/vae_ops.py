@@ -1,12 +1,18 @@
 """The robust β-VAE stage shared by LDMiss and the ``vae`` reference: config, fitting, encoding."""
 from __future__ import annotations
 
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from ..config import TrainConfig
+from ..config import TrainConfig, constrain
 from ..nets import VAE
 from ..training import train
 from .common import batch_slices
@@ -24,6 +30,10 @@ class VAEConfig:
     map_lr: float = 0.05
 
 
+constrain("VAEConfig", latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
+          iw_samples=("range", 1, None), map_steps=("range", 0, None), map_lr=("range", 0.0, None))
+
+
 def build_vae(cfg: VAEConfig, image_shape) -> VAE:
     if image_shape[1] % 4 or image_shape[2] % 4:
         raise ValueError(f"the β-VAE downsamples by 4; image size {image_shape[1:]} must be divisible by 4")
@@ -31,16 +41,64 @@ def build_vae(cfg: VAEConfig, image_shape) -> VAE:
 
 
 def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator,
-            progress: bool, device) -> tuple[VAE, dict]:
-    """Train on incomplete data: the reconstruction term only counts observed pixels."""
+            progress: bool, device, cache_dir=None) -> tuple[VAE, dict]:
+    """Train on incomplete data: the reconstruction term only counts observed pixels.
+
+    With ``cache_dir``, the result is keyed by everything that determines it (config, data, mask,
+    initial weights, generator state) and reused when present, restoring the generator state that
+    training would have left, so a cached fit is indistinguishable from a fresh one. A lock file
+    makes a second process wait for the first one's training instead of repeating it."""
     loss = lambda xb, mb, g: vae.loss(xb, mb, cfg.beta_kl, cfg.iw_samples, g)
-    return train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device)
+    if cache_dir is None:
+        return train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device)
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"vae-{_fit_key(vae, cfg, x, obs_mask, generator)}.pt"
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            state = torch.load(path, weights_only=True)
+            vae.load_state_dict(state["weights"])
+            generator.set_state(state["generator"])
+            return vae.to(device).eval().requires_grad_(False), {**json.loads(state["info"]), "cached": True}
+        vae, info = train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")
+        torch.save({"weights": {k: v.cpu() for k, v in vae.state_dict().items()}, "generator": generator.get_state(),
+                    "info": json.dumps(info)}, tmp)
+        os.replace(tmp, path)
+    return vae, {**info, "cached": False}
+
+
+def _fit_key(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator) -> str:
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    for t in (x, obs_mask, generator.get_state(), *vae.state_dict().values()):
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:24]
 
 
 @torch.no_grad()
 def encode_means(vae: VAE, x: torch.Tensor, obs_mask: torch.Tensor, device, batch_size: int = 1000) -> torch.Tensor:
     out = [vae.encode(x[s].to(device), obs_mask[s].to(device))[0].cpu() for s in batch_slices(len(x), batch_size)]
     return torch.cat(out)
+
+
+@torch.no_grad()
+def decode_latents(vae: VAE, z: torch.Tensor, device, batch_size: int = 1000) -> torch.Tensor:
+    """Mean images in [0, 1] of latents ``z`` (batched; on the CPU on return)."""
+    return torch.cat([vae.decode(z[s].to(device)).cpu() for s in batch_slices(len(z), batch_size)])
+
+
+class Autoencoded:
+    """Mixin for methods built on the robust β-VAE (``self.vae``): what the evaluation's floors need.
+
+    ``reconstruct`` is decode(encoder mean): on complete images it is the best imputation this
+    decoder can give (the reconstruction floor); on the incomplete training images it is exactly
+    what a latent prior is trained to match (the prior's target)."""
+
+    autoencoder = True
+
+    def _reconstruct(self, x: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
+        return decode_latents(self.vae, encode_means(self.vae, x, obs_mask, self.device), self.device)
 
 
 def map_latents(vae: VAE, x: torch.Tensor, obs_mask: torch.Tensor, z0: torch.Tensor, steps: int, lr: float) -> torch.Tensor:

@@ -75,3 +75,29 @@ def missing_mse(imputed, truth, obs_mask) -> float:
     if not missing.any():
         raise ValueError("no missing pixel: MSE on missing pixels is undefined")
     return float(((imputed - truth)[missing] ** 2).mean())
+
+
+def features(images) -> torch.Tensor:
+    """The metric network's penultimate features (the space FID is measured in)."""
+    net = Features()
+    with torch.inference_mode():
+        return torch.cat([net(b) for b in _batches(_tensor(images))])
+
+
+def _nn_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """For each row of ``a``, the Euclidean distance to its nearest row of ``b``."""
+    return torch.cat([torch.cdist(chunk, b).min(dim=1).values for chunk in a.split(1000)])
+
+
+def memorization_ratio(generated, train, held_out) -> dict:
+    """median NN distance of ``generated`` to ``train`` ÷ to ``held_out`` (equal-size real sets) in
+    feature space. ≈ 1: samples are as close to the training images as to unseen ones; → 0: the
+    model reproduces its training images (a prior that copies its latents scores well on FID)."""
+    train, held_out = _tensor(train), _tensor(held_out)
+    n = min(len(train), len(held_out))
+    if n < 1:
+        raise ValueError("memorisation check needs at least one training and one held-out image")
+    fg, ft, fh = features(generated), features(train[:n]), features(held_out[:n])
+    d_train, d_held = _nn_distance(fg, ft).median(), _nn_distance(fg, fh).median()
+    return {"ratio": float(d_train / d_held.clamp_min(1e-12)), "nn_train": float(d_train),
+            "nn_held_out": float(d_held), "n_real": n}

@@ -7,6 +7,28 @@ from .vae import VAE
 EPS_NETS = {"mlp": ResMLP, "unet": UNet}
 
 
+def check_net_options(kind: str, options: dict, path: str = "net") -> None:
+    """Fail before training on an unknown ε-network or a misspelt/mistyped option of it."""
+    import inspect
+    from ..config import ConfigError
+    if kind not in EPS_NETS:
+        raise ConfigError(f"eps_net: unknown ε-network {kind!r}; choose from {sorted(EPS_NETS)}")
+    params = {k: p for k, p in inspect.signature(EPS_NETS[kind]).parameters.items() if k != "shape"}
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {[f'{path}.{u}' for u in unknown]} for the {kind!r} ε-network; "
+                          f"valid: {sorted(params)}")
+    for key, value in options.items():
+        default = params[key].default
+        if isinstance(default, bool) or default is inspect.Parameter.empty:
+            continue
+        if isinstance(default, int) and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            raise ConfigError(f"{path}.{key}: expected a positive int, got {value!r}")
+        if isinstance(default, tuple) and not (isinstance(value, (list, tuple))
+                                               and all(isinstance(v, int) and v > 0 for v in value)):
+            raise ConfigError(f"{path}.{key}: expected a list of positive ints, got {value!r}")
+
+
 def build_eps_net(kind: str, shape, **kwargs):
     """ε-network by name (``mlp`` for latents, ``unet`` for images) for inputs of ``shape`` (C×H×W)."""
     if kind not in EPS_NETS:
@@ -19,4 +41,4 @@ def build_eps_net(kind: str, shape, **kwargs):
         raise ValueError(f"invalid option for the {kind!r} ε-network ({exc}); valid: {valid}") from exc
 
 
-__all__ = ["MNISTClassifier", "ResMLP", "UNet", "VAE", "EPS_NETS", "build_eps_net"]
+__all__ = ["MNISTClassifier", "ResMLP", "UNet", "VAE", "EPS_NETS", "build_eps_net", "check_net_options"]

@@ -1,6 +1,7 @@
 """Residual MLP ε-network for small latents (7×7×2 = 98 values).
 
-On the 7×7 latent grid a small conv net was both slower and worse than this MLP (DESIGN §7), so the
+On the 7×7 latent grid a small conv net was both slower and worse than this MLP (docs/method.md,
+"Calibration"), so the
 latent prior flattens its input; the output has the input's shape.
 """
 from __future__ import annotations

@@ -1,0 +1,135 @@
+"""The evaluation of one fitted run: one function per metric, registered, run in order.
+
+Each metric takes the :class:`RunContext` (the fitted method, the protocol's data for the seed, the
+FID reference) and returns a JSON-able dict, or None when it does not apply to the method (e.g. no
+sampling for a non-generative method, no floors without an autoencoder). Every FID is read beside
+floors that say what a perfect model would score:
+
+- ``metric_floor``: real test images outside the evaluated set, as many, against the same reference;
+- ``reconstruction_floor`` (autoencoders): decode(encode(x)) of the complete evaluated images —
+  their FID/IS, and their MSE on the test mask's missing pixels (the best imputation this decoder
+  could give);
+- ``prior_target`` (autoencoders): decode(encoder mean) of N incomplete training images, the
+  distribution the latent prior is trained to match; ``prior_gap`` = sample FID ÷ target FID;
+- ``memorization``: nearest-neighbour distance of the samples to training images ÷ to held-out ones.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..metrics import FIDReference, inception_score, memorization_ratio, missing_mse
+from ..methods.base import Method
+from ..missing import apply_mask
+from .config import ExperimentConfig
+from .protocol import stream_seed
+
+
+@dataclass
+class RunContext:
+    cfg: ExperimentConfig
+    method: Method
+    rate: float
+    seed: int
+    x_train: torch.Tensor  # complete training images (the model saw them masked)
+    m_train: torch.Tensor
+    x_test: torch.Tensor
+    m_test: torch.Tensor
+    held_out: torch.Tensor
+    ref: FIDReference
+    timings: dict = field(default_factory=dict)
+    examples: dict = field(default_factory=dict)
+    samples: np.ndarray | None = None
+
+    def quality(self, images) -> dict:
+        is_mean, _ = inception_score(images)
+        return {"fid": self.ref.fid(images), "is": is_mean, "n": len(images)}
+
+
+METRICS: dict[str, Callable[[RunContext], dict | None]] = {}
+
+
+def metric(name: str):
+    def register(fn):
+        METRICS[name] = fn
+        return fn
+    return register
+
+
+@metric("metric_floor")
+def metric_floor(ctx: RunContext) -> dict | None:
+    if len(ctx.held_out) < 2:
+        return None
+    return ctx.quality(ctx.held_out.numpy())
+
+
+@metric("sample")
+def sample_quality(ctx: RunContext) -> dict | None:
+    if not ctx.method.generative:
+        return None
+    t0 = time.perf_counter()
+    ctx.samples = ctx.method.sample(ctx.cfg.n_eval, seed=stream_seed(ctx.seed, "sample", ctx.rate), progress=False)
+    ctx.timings["sample_seconds"] = time.perf_counter() - t0
+    ctx.examples["samples"] = ctx.samples[:ctx.cfg.grid]
+    return ctx.quality(ctx.samples)
+
+
+@metric("memorization")
+def memorization(ctx: RunContext) -> dict | None:
+    if ctx.samples is None or len(ctx.held_out) < 1:
+        return None
+    return memorization_ratio(ctx.samples, ctx.x_train[:len(ctx.held_out)], ctx.held_out)
+
+
+@metric("reconstruction_floor")
+def reconstruction_floor(ctx: RunContext) -> dict | None:
+    if not ctx.method.autoencoder:
+        return None
+    recon = ctx.method.reconstruct(ctx.x_test.numpy(), np.ones_like(ctx.m_test.numpy()))
+    ctx.examples["reconstruction"] = recon[:ctx.cfg.grid]
+    return {**ctx.quality(recon), "mse": missing_mse(recon, ctx.x_test, ctx.m_test)}
+
+
+@metric("prior_target")
+def prior_target(ctx: RunContext) -> dict | None:
+    if not ctx.method.autoencoder:
+        return None
+    n = min(ctx.cfg.n_eval, len(ctx.x_train))
+    x, m = ctx.x_train[:n], ctx.m_train[:n]
+    return ctx.quality(ctx.method.reconstruct(apply_mask(x, m).numpy(), m.numpy()))
+
+
+@metric("impute")
+def imputation(ctx: RunContext) -> dict:
+    """Per mode: single-draw MSE (``mse``), MSE of the mean of ``draws`` draws (``mse_mean``), and
+    FID/IS of the single draws (a posterior mean is blurred by construction, so it is not scored)."""
+    out = {}
+    x_obs = apply_mask(ctx.x_test, ctx.m_test)
+    for mode in ctx.method.impute_modes:
+        t0 = time.perf_counter()
+        result = ctx.method.impute(x_obs, ctx.m_test, draws=ctx.cfg.draws, mode=mode,
+                                   seed=stream_seed(ctx.seed, "impute", ctx.rate), progress=False)
+        ctx.timings[f"impute_{mode}_seconds"] = time.perf_counter() - t0
+        single = result.draws[0] if result.draws is not None else result.mean
+        out[mode] = {**ctx.quality(single), "mse": missing_mse(single, ctx.x_test, ctx.m_test),
+                     "mse_mean": missing_mse(result.mean, ctx.x_test, ctx.m_test), "draws": ctx.cfg.draws}
+        ctx.examples[f"impute_{mode}"] = single[:ctx.cfg.grid]
+    return out
+
+
+def evaluate(ctx: RunContext) -> dict:
+    """Every registered metric that applies, in registration order, plus the derived prior gap."""
+    results = {}
+    for name, fn in METRICS.items():
+        t0 = time.perf_counter()
+        value = fn(ctx)
+        if value is not None:
+            results[name] = value
+            ctx.timings.setdefault(f"{name}_eval_seconds", time.perf_counter() - t0)
+    if "sample" in results and "prior_target" in results:
+        results["prior_gap"] = results["sample"]["fid"] / max(results["prior_target"]["fid"], 1e-12)
+    return results

@@ -1,0 +1,71 @@
+"""The experiment protocol: what every run of a seed sees, derived from the seed alone.
+
+For a seed, every method gets the same training subset and training mask, is scored on the same
+test images under the same test mask, against the same FID reference statistics, and the metric's
+own floor is measured on real test images outside the evaluated set. Distinct random streams are
+derived from the run seed, so e.g. the test mask never depends on the training rate. The sweep
+(scheduling) and the evaluation (metrics) both read from here and nothing here knows about them.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+from ..data import load_dataset
+from ..metrics import FIDReference
+from ..missing import make_mask
+from .config import ExperimentConfig
+
+STREAMS = {"subset": 1, "train_mask": 2, "test_subset": 3, "test_mask": 4, "fit": 5, "sample": 6, "impute": 7}
+
+
+def stream_seed(seed: int, stream: str, rate: float | None = None) -> int:
+    base = 1_000_003 * seed + 7919 * STREAMS[stream]
+    return base + (int(round(rate * 1000)) if rate is not None else 0)
+
+
+@lru_cache(maxsize=4)
+def images(dataset: str, split: str, data_dir: str | None) -> torch.Tensor:
+    return torch.from_numpy(load_dataset(dataset, split, data_dir).images).float() / 255.0
+
+
+@lru_cache(maxsize=2)
+def reference_stats(dataset: str, n_ref: int, data_dir: str | None) -> FIDReference:
+    """FID reference: ``n_ref`` random test images (fixed subset, shared by every run)."""
+    test = images(dataset, "test", data_dir)
+    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(12345))[:min(n_ref, len(test))]
+    return FIDReference(test[idx], name=f"{dataset}-test[{len(idx)}]")
+
+
+def training_data(cfg: ExperimentConfig, rate: float, seed: int, data_dir=None):
+    """(x, obs_mask) for a seed: random subset (same for every rate) and a fixed MCAR mask."""
+    train = images(cfg.dataset, "train", data_dir)
+    n = min(cfg.train_size, len(train))
+    idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(stream_seed(seed, "subset")))[:n]
+    x = train[idx]
+    m = make_mask(cfg.mechanism, x.shape, rate, stream_seed(seed, "train_mask", rate))
+    return x, m
+
+
+def _test_order(cfg: ExperimentConfig, seed: int, data_dir=None) -> torch.Tensor:
+    test = images(cfg.dataset, "test", data_dir)
+    return torch.randperm(len(test), generator=torch.Generator().manual_seed(stream_seed(seed, "test_subset")))
+
+
+def test_data(cfg: ExperimentConfig, seed: int, data_dir=None):
+    """(x_true, obs_mask) for a seed: ``n_eval`` random test images with a fixed test mask."""
+    test = images(cfg.dataset, "test", data_dir)
+    idx = _test_order(cfg, seed, data_dir)[:min(cfg.n_eval, len(test))]
+    x = test[idx]
+    return x, make_mask(cfg.mechanism, x.shape, cfg.test_rate, stream_seed(seed, "test_mask"))
+
+
+def held_out_real(cfg: ExperimentConfig, seed: int, data_dir=None) -> torch.Tensor:
+    """As many real test images as are evaluated, disjoint from the evaluated ones: their FID against
+    the reference is what a perfect model would score at this N (the metric's floor), and they are
+    the held-out side of the memorisation check. Fewer when the test set is too small to spare them."""
+    test = images(cfg.dataset, "test", data_dir)
+    order = _test_order(cfg, seed, data_dir)
+    n = min(cfg.n_eval, len(test))
+    return test[order[n:2 * n]]

@@ -1,0 +1,85 @@
+"""The results model: stored runs → rows (one per run × imputation mode) → aggregates over seeds.
+
+Both the report (tables, runs.csv) and the figures read runs through this module and nothing else,
+so neither depends on the other.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+COLUMNS = ["preset", "method", "train_rate", "seed", "train_size", "n_eval", "n_ref", "sample_fid", "sample_is",
+           "impute_mse", "impute_fid", "impute_is", "fit_seconds", "sample_seconds", "impute_seconds",
+           "floor_fid", "floor_is", "floor_mse", "target_fid", "target_is", "prior_gap", "metric_floor_fid",
+           "metric_floor_is", "memorization_ratio", "impute_mse_mean", "draws"]
+
+# Columns that belong to the run, not to an imputation mode: aggregated once per run.
+RUN_KEYS = ("sample_fid", "sample_is", "sample_seconds", "fit_seconds", "floor_fid", "floor_is", "floor_mse",
+            "target_fid", "target_is", "prior_gap", "metric_floor_fid", "metric_floor_is", "memorization_ratio")
+
+
+def label(method: str, mode: str, modes: int) -> str:
+    return method if modes == 1 else f"{method}-{mode}"
+
+
+def rows_from_runs(runs: list[dict]) -> list[dict]:
+    rows = []
+    for run in runs:
+        met, tim = run["metrics"], run["timings"]
+        modes = met.get("impute", {}) or {"": {}}
+        rec, tgt, flo = met.get("reconstruction_floor", {}), met.get("prior_target", {}), met.get("metric_floor", {})
+        for mode, imp in modes.items():
+            rows.append({
+                "preset": run["preset"], "method": label(run["method"], mode, len(modes)), "base": run["method"],
+                "train_rate": run["train_rate"], "seed": run["seed"], "train_size": run.get("train_size"),
+                "n_eval": met.get("n_eval"), "n_ref": met.get("n_ref"),
+                "sample_fid": met.get("sample", {}).get("fid"), "sample_is": met.get("sample", {}).get("is"),
+                "impute_mse": imp.get("mse"), "impute_fid": imp.get("fid"), "impute_is": imp.get("is"),
+                "impute_mse_mean": imp.get("mse_mean"), "draws": imp.get("draws", run.get("draws")),
+                "fit_seconds": tim.get("fit_seconds"), "sample_seconds": tim.get("sample_seconds"),
+                "impute_seconds": tim.get(f"impute_{mode}_seconds"),
+                "floor_fid": rec.get("fid"), "floor_is": rec.get("is"), "floor_mse": rec.get("mse"),
+                "target_fid": tgt.get("fid"), "target_is": tgt.get("is"), "prior_gap": met.get("prior_gap"),
+                "metric_floor_fid": flo.get("fid"), "metric_floor_is": flo.get("is"),
+                "memorization_ratio": met.get("memorization", {}).get("ratio"),
+            })
+    return rows
+
+
+def per_run(rows: list[dict]) -> list[dict]:
+    """One row per run, labelled by the method's own name (sample metrics, floors and fit cost do
+    not depend on the imputation mode, so they must not be listed once per mode)."""
+    seen, out = set(), []
+    for r in rows:
+        k = (r["base"], r["train_rate"], r["seed"])
+        if k not in seen:
+            seen.add(k)
+            out.append({**r, "method": r["base"]})
+    return out
+
+
+def aggregate(rows: list[dict], key: str) -> dict[tuple[str, float], tuple[float, float, int]]:
+    """(method, rate) → (mean, std, n_seeds) of column ``key`` (std = 0 for a single seed)."""
+    if key in RUN_KEYS:
+        rows = per_run(rows)
+    groups: dict = defaultdict(list)
+    for r in rows:
+        if r.get(key) is not None:
+            groups[(r["method"], r["train_rate"])].append(float(r[key]))
+    return {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v)) for k, v in groups.items()}
+
+
+def method_order(rows: list[dict]) -> list[str]:
+    preferred = ["ldmiss", "ddpm", "ddpm-replacement", "ddpm-guidance", "diffputer", "vae-encoder", "vae-map", "vae", "mean"]
+    return sorted({r["method"] for r in rows}, key=lambda m: (preferred.index(m) if m in preferred else 99, m))
+
+
+def describe(rows: list[dict], sweep: dict) -> str:
+    seeds = sorted({r["seed"] for r in rows})
+    n_eval = sorted({r["n_eval"] for r in rows if r["n_eval"]})
+    n_ref = sorted({r["n_ref"] for r in rows if r["n_ref"]})
+    train_size = sorted({r["train_size"] for r in rows if r["train_size"]})
+    return (f"preset `{sweep.get('name', '?')}`, N = {'/'.join(map(str, n_eval))} generated/imputed images against "
+            f"{'/'.join(map(str, n_ref))} MNIST test images (FID reference), seeds {seeds}, "
+            f"{'/'.join(map(str, train_size))} training images, test missing rate {sweep.get('test_rate', '?')}")

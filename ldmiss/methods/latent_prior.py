@@ -1,0 +1,78 @@
+"""The diffusion prior over β-VAE latents: normaliser + ε-network + VP-SDE + training + sampling.
+
+It is its own object (not buried in LDMiss) so it can be trained, sampled and tested on any
+latent set — e.g. a known low-dimensional mixture in the tests — with exactly the configuration
+LDMiss uses. It works in the normalised space u = normalize(z); ``to_latent`` maps back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..config import LossConfig, SamplerConfig, SDEConfig, TrainConfig, constrain, to_dict
+from ..diffusion import VPSDE, LatentNormalizer, sample
+from ..nets import build_eps_net
+from ..training import train
+from .common import batch_slices, diffusion_loss, eps_score
+
+
+@dataclass
+class LatentPriorConfig:
+    """Defaults chosen by the ablation in docs/ablations.md."""
+    latent_norm: str = "per_dim"  # "global", "per_dim" or "whiten" (diffusion/normalizer.py)
+    eps_net: str = "mlp"
+    net: dict = field(default_factory=lambda: {"width": 512, "depth": 4})
+    loss: LossConfig = field(default_factory=lambda: LossConfig(prediction="v", time_dist="logsnr"))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=10000, batch_size=256, lr=1e-3,
+                                                                   lr_schedule="cosine", warmup_steps=200))
+    sde: SDEConfig = field(default_factory=SDEConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+
+
+constrain("LatentPriorConfig", latent_norm=("choices", ("global", "per_dim", "whiten")), eps_net=("choices", ("mlp", "unet")))
+
+
+class LatentPrior:
+    def __init__(self, cfg: LatentPriorConfig, latent_shape: tuple[int, ...], device="cpu"):
+        self.cfg, self.latent_shape, self.device = cfg, tuple(latent_shape), device
+        self.normalizer = LatentNormalizer(self.latent_shape, cfg.latent_norm).to(device)
+        self.net = build_eps_net(cfg.eps_net, self.latent_shape, **cfg.net).to(device)
+        self.sde = VPSDE(**to_dict(cfg.sde))
+
+    def parts(self) -> dict:
+        return {"normalizer": self.normalizer, "prior": self.net}
+
+    def fit(self, z: torch.Tensor, generator: torch.Generator, progress: bool = False) -> dict:
+        """Fit the normaliser on latents ``z`` (N × latent_shape), then train the ε-network on them."""
+        self.normalizer = self.normalizer.cpu().fit(z)
+        with torch.no_grad():
+            u = self.normalizer.normalize(z)
+        self.normalizer.to(self.device)
+        loss = diffusion_loss(self.net, self.sde, self.cfg.loss)
+        self.net, info = train(self.net, loss, (u,), self.cfg.train, generator, desc="latent prior",
+                               progress=progress, device=self.device)
+        return info
+
+    def score(self):
+        """score_fn(u, t) in the normalised space, for the samplers and the conditioners."""
+        return eps_score(self.net, self.sde, self.cfg.loss.prediction)
+
+    def noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn((n, *self.latent_shape), generator=generator).to(self.device)
+
+    def to_latent(self, u: torch.Tensor) -> torch.Tensor:
+        return self.normalizer.denormalize(u)
+
+    def run(self, score_fn, n: int, generator: torch.Generator, progress=None) -> torch.Tensor:
+        """One reverse-time solve of ``n`` chains with ``score_fn`` (plain or guided) → normalised u."""
+        c = self.cfg.sampler
+        return sample(score_fn, self.sde, self.noise(n, generator), c.steps, method=c.method,
+                      generator=generator, progress=progress, grid=c.grid)
+
+    @torch.no_grad()
+    def sample_latents(self, n: int, generator: torch.Generator, progress=None) -> torch.Tensor:
+        """``n`` latents z from the prior (batched by ``sampler.batch_size``)."""
+        out = [self.to_latent(self.run(self.score(), s.stop - s.start, generator, progress))
+               for s in batch_slices(n, self.cfg.sampler.batch_size)]
+        return torch.cat(out)

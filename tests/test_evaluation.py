@@ -1,0 +1,133 @@
+"""The evaluation's floors and checks on known cases, and configuration errors caught up front."""
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from ldmiss.cli import main
+from ldmiss.config import ConfigError
+from ldmiss.experiments import load_preset
+from ldmiss.experiments.config import experiment_from_dict, load_preset as _load
+from ldmiss.experiments.evaluation import RunContext, evaluate, metric_floor, reconstruction_floor
+from ldmiss.methods import ArtifactError, load_method
+from ldmiss.methods.base import Method
+from ldmiss.metrics import FIDReference, memorization_ratio
+
+
+@dataclass
+class _NoConfig:
+    fill_value: float = 0.0
+
+
+class ExactAutoencoder(Method):
+    """Reconstructs its input exactly: its reconstruction floor must be a perfect score."""
+
+    name = "exact-ae"
+    config_cls = _NoConfig
+    generative = False
+    autoencoder = True
+
+    def _build(self, image_shape):
+        pass
+
+    def _fit(self, x, obs_mask, generator, progress):
+        pass
+
+    def _impute(self, x, obs_mask, mode, generator, progress):
+        return x
+
+    def _reconstruct(self, x, obs_mask):
+        return x
+
+
+def _context(method, x_test, m_test, held_out, ref, x_train=None):
+    x_train = x_test if x_train is None else x_train
+    cfg = load_preset("smoke")
+    return RunContext(cfg, method, 0.5, 0, x_train, torch.ones_like(x_train), x_test, m_test, held_out, ref)
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_test):
+    x = torch.from_numpy(mnist_test.images[:600]).float() / 255
+    x = x if x.ndim == 4 else x[:, None]
+    return x[:300], x[300:600]
+
+
+def test_reconstruction_floor_is_perfect_for_an_exact_autoencoder(digits):
+    x, other = digits
+    from ldmiss.missing import mcar_mask
+    m = mcar_mask(x.shape, 0.5, seed=0)
+    method = ExactAutoencoder().fit(x * m, m, progress=False)
+    ctx = _context(method, x, m, other, FIDReference(x))
+    floor = reconstruction_floor(ctx)
+    assert floor["mse"] == 0.0
+    assert abs(floor["fid"]) < 1e-2  # same images as the reference
+    assert floor["n"] == len(x)
+    real = metric_floor(ctx)  # other real digits against a 300-image reference
+    assert 1.0 < real["fid"] < 60 and real["n"] == len(other)  # FID is biased upwards at small N
+
+
+def test_evaluate_on_a_fitted_ldmiss_records_floors_target_gap_and_memorisation(fitted, small_batch, digits):
+    x, m = small_batch
+    real, other = digits
+    ctx = _context(fitted["ldmiss"], x, m, other[:64], FIDReference(real), x_train=real[:64])
+    ctx.cfg.n_eval, ctx.cfg.draws = 32, 3
+    res = evaluate(ctx)
+    assert {"metric_floor", "sample", "memorization", "reconstruction_floor", "prior_target", "impute",
+            "prior_gap"} <= set(res)
+    assert res["prior_gap"] == pytest.approx(res["sample"]["fid"] / res["prior_target"]["fid"])
+    imp = res["impute"]["guidance"]
+    assert imp["draws"] == 3 and np.isfinite([imp["mse"], imp["mse_mean"]]).all()
+    assert imp["mse_mean"] <= imp["mse"] * 1.05  # the mean of draws is never much worse than one draw
+    assert res["memorization"]["n_real"] == 64
+    mean_only = evaluate(_context(fitted["mean"], x, m, other[:64], FIDReference(real)))
+    assert "sample" not in mean_only and "reconstruction_floor" not in mean_only and "metric_floor" in mean_only
+
+
+def test_memorisation_ratio_detects_copies(digits):
+    train, held = digits
+    assert memorization_ratio(train[:100], train, held)["ratio"] < 0.05  # copies of training images
+    fresh = memorization_ratio(held[:100], train[:150], held[150:])  # unseen real digits
+    assert 0.7 < fresh["ratio"] < 1.4
+
+
+def test_sweep_config_errors_are_one_line_before_any_run(tmp_path, capsys):
+    cases = [(["--set", "n_evl=3"], "n_evl"), (["--set", "n_eval=abc"], "n_eval: expected int"),
+             (["--rates", "1.5"], "train_rates: 1.5"), (["--set", "method.ldmiss.guidance.weight=abc"], "weight"),
+             (["--set", "method.ldmiss.prior.train.stpes=3"], "stpes"), (["--methods", "ldmis"], "ldmis")]
+    for extra, needle in cases:
+        assert main(["sweep", "--preset", "smoke", "--out", str(tmp_path / "r"), "--quiet", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and needle in err and "Traceback" not in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r").exists()  # nothing started
+
+
+def test_train_with_a_bad_value_saves_nothing(tmp_path, capsys):
+    for bad in ("prior.train.steps=abc", "guidance.weight=abc", "prior.sampler.method=heun", "vae.widht=3"):
+        out = tmp_path / bad.split("=")[0]
+        assert main(["train", "--method", "ldmiss", "--preset", "smoke", "--out", str(out), "--quiet",
+                     "--set", bad]) == 2
+        err = capsys.readouterr().err
+        assert bad.split("=")[0].split(".")[-1] in err and "Traceback" not in err
+        assert not out.exists()
+
+
+def test_a_preset_table_typo_is_found_at_load(tmp_path):
+    text = (_load.__globals__["PRESET_DIR"] / "smoke.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("prior.net = {", "prior.nett = {"))
+    with pytest.raises(ConfigError, match="nett"):
+        _load(str(bad))
+    with pytest.raises(ConfigError, match="train_rates"):
+        experiment_from_dict({"name": "x", "train_rates": [0.2, "a"]})
+
+
+def test_a_tampered_config_json_does_not_load(fitted, tmp_path):
+    fitted["ldmiss"].save(tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "config.json").read_text())
+    doc["config"]["guidance"]["weight"] = "abc"
+    (tmp_path / "m" / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match="guidance.weight"):
+        load_method(tmp_path / "m")
