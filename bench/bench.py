@@ -16,6 +16,7 @@ import torch
 
 from ldmiss.config import TrainConfig
 from ldmiss.diffusion import dsm_loss
+from ldmiss.methods.common import diffusion_loss
 from ldmiss.experiments import load_preset
 from ldmiss.experiments.protocol import test_data, training_data
 from ldmiss.methods import LDMiss, PixelDDPM
@@ -62,13 +63,13 @@ def main() -> None:
     vae_ips = train_rate(ldm.vae, lambda xb, mb, g: ldm.vae.loss(xb, mb, lc.vae.beta_kl, 1, g), (xt, m),
                          lc.vae.train.batch_size, args.train_steps)
     z = torch.randn(len(x), *ldm.latent_shape)
-    prior_ips = train_rate(ldm.prior, lambda zb, g: dsm_loss(ldm.prior, ldm.sde, zb, None, g), (z,),
-                           lc.prior_train.batch_size, args.train_steps)
+    prior_ips = train_rate(ldm.prior.net, diffusion_loss(ldm.prior.net, ldm.prior.sde, lc.prior.loss), (z,),
+                           lc.prior.train.batch_size, args.train_steps)
     ddpm_ips = train_rate(ddpm.net, lambda xb, mb, g: dsm_loss(ddpm.net, ddpm.sde, xb, mb, g), (xt * 2 - 1, m),
                           dc.train.batch_size, args.train_steps)
     # seconds per training image under the preset's schedule: VAE steps·batch + prior steps·batch
     ldm_train_sec = (lc.vae.train.steps * lc.vae.train.batch_size / vae_ips
-                     + lc.prior_train.steps * lc.prior_train.batch_size / prior_ips)
+                     + lc.prior.train.steps * lc.prior.train.batch_size / prior_ips)
     ddpm_train_sec = dc.train.steps * dc.train.batch_size / ddpm_ips
 
     rows = []
@@ -80,7 +81,7 @@ def main() -> None:
     rows.append(("training (img/s, per network)", f"VAE {vae_ips:,.0f} / prior {prior_ips:,.0f}", f"{ddpm_ips:,.0f}", ""))
     rows.append(("training time under the preset's schedule (s)", f"{ldm_train_sec:,.0f}", f"{ddpm_train_sec:,.0f}",
                  f"{ddpm_train_sec / ldm_train_sec:.1f}×"))
-    rows.append((f"sampling (img/s, {lc.sampler.steps} / {dc.sampler.steps} steps)", f"{args.n / s_l:,.1f}",
+    rows.append((f"sampling (img/s, {lc.prior.sampler.steps} / {dc.sampler.steps} steps)", f"{args.n / s_l:,.1f}",
                  f"{args.n / s_d:,.1f}", f"{s_d / s_l:.1f}×"))
     rows.append(("imputation (img/s; LDMiss guidance vs DDPM replacement)", f"{args.n / i_l:,.1f}", f"{args.n / i_d:,.1f}",
                  f"{i_d / i_l:.1f}×"))

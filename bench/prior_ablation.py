@@ -12,6 +12,7 @@ file, one line per variant, so a long ablation can be resumed or split over proc
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -88,7 +89,8 @@ def run_variant(name, overrides, args, out: Path):
     torch.manual_seed(stream_seed(args.seed, "fit", args.rate))
     model._build(model.image_shape)
     model.vae = base.vae
-    key = f"{args.preset}_r{args.rate:.2f}_s{args.seed}_{name}_{abs(hash(args.extra)) % 10**8 if args.extra else 0}"
+    extra_key = hashlib.sha256(args.extra.encode()).hexdigest()[:8] if args.extra else "0"
+    key = f"{args.preset}_r{args.rate:.2f}_s{args.seed}_{name}_{extra_key}"
     ckpt = Path(args.cache) / f"prior_{key}.pt"
     if ckpt.is_file():  # the trained prior of an earlier call: evaluate more samplers on it
         state = torch.load(ckpt)

@@ -66,6 +66,7 @@ class GuidanceConfig:
     weight: float = 1.0
     norm_match: bool = True
     grad_through_score: bool = True
+    steps: int = 0  # reverse steps of a guided solve; 0 = the sampler's (each guided step costs a backward pass)
 
 
 constrain("SDEConfig", beta_min=("range", 0.0, None), beta_max=("range", 0.0, None), eps=("range", 1e-6, 0.5))
@@ -74,7 +75,7 @@ constrain("TrainConfig", steps=("range", 1, None), batch_size=("range", 1, None)
           warmup_steps=("range", 0, None), min_lr_ratio=("range", 0.0, 1.0))
 constrain("LossConfig", prediction=("choices", ("eps", "v")), time_dist=("choices", ("uniform", "logsnr")),
           logsnr_std=("range", 0.0, None))
-constrain("GuidanceConfig", weight=("range", 0.0, None))
+constrain("GuidanceConfig", weight=("range", 0.0, None), steps=("range", 0, None))
 constrain("SamplerConfig", method=("choices", ("em", "ancestral")), grid=("choices", ("linear", "edm")), steps=("range", 1, None), batch_size=("range", 1, None))
 
 

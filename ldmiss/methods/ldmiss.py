@@ -71,13 +71,14 @@ class LDMiss(Autoencoded, Method):
     def _impute(self, x, obs_mask, mode, generator, progress):
         g, prior = self.config.guidance, self.prior
         slices = list(batch_slices(len(x), prior.cfg.sampler.batch_size))
-        bar = progress_bar(len(slices) * prior.cfg.sampler.steps, "ldmiss impute", progress)
+        steps = g.steps or prior.cfg.sampler.steps
+        bar = progress_bar(len(slices) * steps, "ldmiss impute", progress)
         out = []
         for s in slices:
             xo, m = x[s].to(self.device), obs_mask[s].to(self.device)
             guided = SelfGuidance(prior.score(), prior.sde, self.decode, xo, m, g.weight, g.norm_match,
                                   g.grad_through_score)
-            u = prior.run(guided, len(xo), generator, bar.update)
+            u = prior.run(guided, len(xo), generator, bar.update, steps)
             with torch.no_grad():
                 out.append(self.decode(u).cpu())
         bar.close()
