@@ -208,3 +208,12 @@ def test_shared_vae_cache_is_exact(small_batch, tmp_path):
         assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
     other = LDMiss(None, device="cpu", **TINY["ldmiss"]).fit(x * m, m, seed=4, progress=False, cache_dir=tmp_path)
     assert other.meta["vae_fit"]["cached"] is False  # another seed is another key
+
+
+def test_deterministic_imputers_compute_one_draw(fitted, small_batch):
+    x, m = small_batch
+    for name in ("mean", "vae"):
+        res = fitted[name].impute(x[:4] * m[:4], m[:4], draws=3, progress=False)
+        assert res.draws.shape[0] == 3 and np.all(res.std == 0) and np.allclose(res.mean, res.draws[0], atol=1e-6)
+    res = fitted["ldmiss"].impute(x[:4] * m[:4], m[:4], draws=3, progress=False)
+    assert res.std.max() > 0  # LDMiss's draws differ

@@ -96,7 +96,9 @@ def poster_figure(rows, caption, path):
 
 
 def _examples(runs):
-    return {(r["method"], r["train_rate"], r["seed"]): np.load(Path(r["_dir"]) / "examples.npz") for r in runs}
+    """Example images per run; runs without them (a committed results folder keeps no images) are skipped."""
+    return {(r["method"], r["train_rate"], r["seed"]): np.load(Path(r["_dir"]) / "examples.npz") for r in runs
+            if (Path(r["_dir"]) / "examples.npz").is_file()}
 
 
 def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -> list[Path]:
@@ -114,6 +116,8 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -
     ]
     paths.append(poster_figure(rows, caption, root / "fig5_vs_poster.png"))
     ex = _examples(runs)
+    if not ex:
+        return paths
     seed = min(r["seed"] for r in runs)
     rates = sorted({r["train_rate"] for r in runs})
     gen = [m for m in sorted({r["method"] for r in runs}) if any("samples" in ex[k] for k in ex if k[0] == m)]

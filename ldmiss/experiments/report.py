@@ -123,7 +123,8 @@ def build_report(root: str | Path, figures: bool = True) -> dict:
     if figures:
         from .figures import make_figures
         out["figures"] = make_figures(root, runs, rows, describe(rows, sweep))
-    figs = "\n".join(f"![{p.stem}]({p.name})" for p in out["figures"])
+    kept = sorted(set(out["figures"]) | set(root.glob("fig*.png")), key=lambda p: p.name)  # images of an earlier
+    figs = "\n".join(f"![{p.stem}]({p.name})" for p in kept)                              # report are kept
     md = f"# LDMiss report — preset `{sweep.get('name')}`\n\n{tables}\n\n## Figures\n\n{figs}\n"
     (root / "report.md").write_text(md)
     out["markdown"] = root / "report.md"

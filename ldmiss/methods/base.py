@@ -79,6 +79,7 @@ class Method:
     impute_modes: ClassVar[tuple[str, ...]] = ("default",)
     relative_cost: ClassVar[int] = 1  # scheduling hint for parallel sweeps (longest first)
     autoencoder: ClassVar[bool] = False  # has ``reconstruct`` (decode ∘ encode), see vae_ops.Autoencoded
+    stochastic: ClassVar[bool] = True  # False: every imputation draw is the same, so it is computed once
 
     def __init__(self, config=None, device: str = "auto", **overrides):
         cfg = config if config is not None else self.config_cls()
@@ -204,9 +205,11 @@ class Method:
         gen = torch.Generator().manual_seed(seed)
         outs = []
         with torch.no_grad():  # guidance re-enables gradients for its own step only
-            for _ in range(int(draws)):
+            for _ in range(int(draws) if self.stochastic else 1):
                 xhat = self._impute(xt, m, mode, gen, progress).clamp(0, 1).cpu()
                 outs.append(m * xt + (1 - m) * xhat)
+            if not self.stochastic:
+                outs = outs * int(draws)  # the same draw, D times: std 0, as it would be computed
         stack = torch.stack(outs)
         if draws == 1:
             return Imputation(mean=stack[0].numpy())

@@ -24,6 +24,7 @@ class MeanImputer(Method):
     name = "mean"
     config_cls = MeanConfig
     generative = False
+    stochastic = False
     relative_cost = 0
 
     def _build(self, image_shape):
@@ -56,6 +57,7 @@ class VAEImputer(Autoencoded, Method):
     name = "vae"
     config_cls = VAEOnlyConfig
     generative = False  # with β = 1e-6 the aggregate posterior is far from N(0, I): prior samples are noise
+    stochastic = False  # encoder mean and MAP decoder inversion are deterministic
     impute_modes = ("encoder", "map")
 
     def _build(self, image_shape):
