@@ -9,6 +9,7 @@ any work starts and no model is ever saved with a config it could not use.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass
 
@@ -90,7 +91,7 @@ def _type_name(hint) -> str:
 def _check_value(value, hint, path: str):
     """``value`` converted to ``hint`` (int → float, list → tuple), or ConfigError naming ``path``."""
     origin = typing.get_origin(hint)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
         if value is None and type(None) in options:
             return None
@@ -128,7 +129,9 @@ def _check_value(value, hint, path: str):
 
 
 def _check_constraint(cls, key: str, value, path: str) -> None:
-    rule = CONSTRAINTS.get((cls.__name__, key))
+    """The nearest constraint on ``key`` along ``cls``'s bases, so a subclassed config inherits its
+    parent's rules instead of restating them."""
+    rule = next((CONSTRAINTS[(c.__name__, key)] for c in cls.__mro__ if (c.__name__, key) in CONSTRAINTS), None)
     if rule is None:
         return
     if rule[0] == "choices" and value not in rule[1]:

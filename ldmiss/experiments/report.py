@@ -48,7 +48,7 @@ def markdown_table(rows: list[dict], key: str, digits: int, floors: tuple[tuple[
     for name, per_method in floors:
         bases = {r["base"] for r in rows if r.get(key) is not None} if per_method else None
         extra += floor_rows(rows, key, name, bases)
-    agg.update({k: v for k, v in aggregate(extra, key).items()})
+    agg.update(aggregate(extra, key))
     extra_names = list(dict.fromkeys(r["method"] for r in extra))
     rates = sorted({r["train_rate"] for r in rows})
     lines = ["| method | " + " | ".join(f"r = {r:g}" for r in rates) + " |",
@@ -123,8 +123,9 @@ def build_report(root: str | Path, figures: bool = True) -> dict:
     if figures:
         from .figures import make_figures
         out["figures"] = make_figures(root, runs, rows, describe(rows, sweep))
-    kept = sorted(set(out["figures"]) | set(root.glob("fig*.png")), key=lambda p: p.name)  # images of an earlier
-    figs = "\n".join(f"![{p.stem}]({p.name})" for p in kept)                              # report are kept
+    # figures not redrawn this time (a committed folder keeps no example images) stay listed
+    kept = sorted(set(out["figures"]) | set(root.glob("fig*.png")), key=lambda p: p.name)
+    figs = "\n".join(f"![{p.stem}]({p.name})" for p in kept)
     md = f"# LDMiss report — preset `{sweep.get('name')}`\n\n{tables}\n\n## Figures\n\n{figs}\n"
     (root / "report.md").write_text(md)
     out["markdown"] = root / "report.md"

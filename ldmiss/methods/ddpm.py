@@ -31,7 +31,7 @@ class PixelDiffusionConfig:
     resample_jumps: int = 1  # RePaint resampling for replacement imputation (1 = none)
 
 
-constrain("PixelDiffusionConfig", eps_net=("choices", ("mlp", "unet")), resample_jumps=("range", 1, None))
+constrain("PixelDiffusionConfig", resample_jumps=("range", 1, None))
 
 
 @register

@@ -27,7 +27,7 @@ class DiffPuterConfig(PixelDiffusionConfig):
 
 
 constrain("DiffPuterConfig", em_iterations=("range", 1, None), e_step_draws=("range", 1, None),
-          init_fill=("choices", ("zero", "mean")), eps_net=("choices", ("mlp", "unet")), resample_jumps=("range", 1, None))
+          init_fill=("choices", ("zero", "mean")))
 
 
 @register

@@ -12,6 +12,7 @@ import torch
 
 from ..config import LossConfig, SamplerConfig, SDEConfig, TrainConfig, constrain, to_dict
 from ..diffusion import VPSDE, LatentNormalizer, sample
+from ..diffusion.normalizer import KINDS
 from ..nets import build_eps_net
 from ..training import train
 from .common import batch_slices, diffusion_loss, eps_score
@@ -30,7 +31,7 @@ class LatentPriorConfig:
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(method="ancestral"))
 
 
-constrain("LatentPriorConfig", latent_norm=("choices", ("global", "per_dim", "whiten")), eps_net=("choices", ("mlp", "unet")))
+constrain("LatentPriorConfig", latent_norm=("choices", KINDS))  # eps_net: checked by check_net_options
 
 
 class LatentPrior:

@@ -10,7 +10,7 @@ from ..diffusion import SelfGuidance
 from .base import Method, register
 from .common import batch_slices, progress_bar
 from .latent_prior import LatentPrior, LatentPriorConfig
-from .vae_ops import Autoencoded, VAEConfig, build_vae, encode_means, fit_vae
+from .vae_ops import Autoencoded, VAEConfig, build_vae, decode_latents, encode_means, fit_vae
 
 
 @dataclass
@@ -60,13 +60,11 @@ class LDMiss(Autoencoded, Method):
         return self.vae.decode(self.prior.to_latent(u))
 
     def _sample(self, n, generator, progress):
-        steps = self.config.prior.sampler.steps
-        slices = list(batch_slices(n, self.config.prior.sampler.batch_size))
-        bar = progress_bar(len(slices) * steps, "ldmiss sample", progress)
-        out = [self.decode(self.prior.run(self.prior.score(), s.stop - s.start, generator, bar.update)).cpu()
-               for s in slices]
+        c = self.config.prior.sampler
+        bar = progress_bar(len(list(batch_slices(n, c.batch_size))) * c.steps, "ldmiss sample", progress)
+        z = self.prior.sample_latents(n, generator, bar.update)
         bar.close()
-        return torch.cat(out)
+        return decode_latents(self.vae, z, self.device, c.batch_size)
 
     def _impute(self, x, obs_mask, mode, generator, progress):
         g, prior = self.config.guidance, self.prior

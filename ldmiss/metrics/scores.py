@@ -34,6 +34,7 @@ class FIDReference:
     def __init__(self, real, name: str = "reference"):
         real = _tensor(real)
         self.n, self.name = len(real), name
+        self.cache: dict = {}  # results that depend only on this reference (e.g. a seed's metric floor)
         self._metric = FrechetInceptionDistance(feature=Features(), normalize=True, reset_real_features=False)
         with torch.inference_mode():
             for b in _batches(real):
