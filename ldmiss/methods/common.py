@@ -8,6 +8,7 @@ from tqdm.auto import tqdm
 
 from ..diffusion import dsm_loss
 from ..diffusion.parameterization import eps_from_output
+from ..nets.precision import in_precision
 
 
 def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
@@ -28,15 +29,18 @@ def to_pixel_space(xm: torch.Tensor) -> torch.Tensor:
     return (xm + 1.0) / 2.0
 
 
-def eps_score(net: torch.nn.Module, sde, prediction: str = "eps") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def eps_score(net: torch.nn.Module, sde, prediction: str = "eps",
+              precision: str = "fp32") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """score_fn(x, t) = −ε_θ(x, t)/σ_t for the samplers, whatever the network predicts."""
-    return lambda x, t: sde.score_from_eps(eps_from_output(prediction, sde, net(x, t), x, t), t)
+    f = in_precision(net, precision)
+    return lambda x, t: sde.score_from_eps(eps_from_output(prediction, sde, f(x, t), x, t), t)
 
 
-def diffusion_loss(net: torch.nn.Module, sde, loss_cfg, masked: bool = False):
+def diffusion_loss(net: torch.nn.Module, sde, loss_cfg, masked: bool = False, precision: str = "fp32"):
     """The training closure ``loss(x0[, obs_mask], generator)`` for :func:`ldmiss.training.train`."""
     opts = dict(prediction=loss_cfg.prediction, time_dist=loss_cfg.time_dist, logsnr_mean=loss_cfg.logsnr_mean,
                 logsnr_std=loss_cfg.logsnr_std)
+    f = in_precision(net, precision)
     if masked:
-        return lambda xb, mb, g: dsm_loss(net, sde, xb, mb, g, **opts)
-    return lambda xb, g: dsm_loss(net, sde, xb, None, g, **opts)
+        return lambda xb, mb, g: dsm_loss(f, sde, xb, mb, g, **opts)
+    return lambda xb, g: dsm_loss(f, sde, xb, None, g, **opts)

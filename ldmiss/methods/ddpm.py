@@ -13,6 +13,7 @@ import torch
 from ..config import constrain, GuidanceConfig, LossConfig, SamplerConfig, SDEConfig, TrainConfig, to_dict
 from ..diffusion import VPSDE, Replacement, SelfGuidance, sample
 from ..nets import build_eps_net
+from ..nets.precision import PRECISIONS
 from ..training import train
 from .base import Method, register
 from .common import batch_slices, diffusion_loss, eps_score, progress_bar, to_model_space, to_pixel_space
@@ -29,9 +30,10 @@ class PixelDiffusionConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     resample_jumps: int = 1  # RePaint resampling for replacement imputation (1 = none)
+    precision: str = "fp32"  # "fp32" or "bf16" autocast of the ε-network (nets/precision.py)
 
 
-constrain("PixelDiffusionConfig", resample_jumps=("range", 1, None))
+constrain("PixelDiffusionConfig", resample_jumps=("range", 1, None), precision=("choices", PRECISIONS))
 
 
 @register
@@ -52,12 +54,16 @@ class PixelDDPM(Method):
         """One training run of ε_θ on images in [0, 1]; ``obs_mask`` None = full loss."""
         model = model if model is not None else self.net
         data = (to_model_space(x01),) if obs_mask is None else (to_model_space(x01), obs_mask)
-        loss = diffusion_loss(model, self.sde, self.config.loss, masked=obs_mask is not None)
+        loss = diffusion_loss(model, self.sde, self.config.loss, masked=obs_mask is not None,
+                              precision=self.config.precision)
         return train(model, loss, data, self.config.train, generator, desc=desc, progress=progress, device=self.device)
 
     def _fit(self, x, obs_mask, generator, progress):
         self.net, info = self._train_net(x, obs_mask, generator, progress, "ddpm (MissDiff)")
         self.meta.update(net_fit=info)
+
+    def _score(self):
+        return eps_score(self.net, self.sde, self.config.loss.prediction, self.config.precision)
 
     def _run(self, n, generator, bar, score, project=None, jumps=1):
         cfg = self.config.sampler
@@ -70,7 +76,7 @@ class PixelDDPM(Method):
         cfg = self.config.sampler
         slices = list(batch_slices(n, cfg.batch_size))
         bar = progress_bar(len(slices) * cfg.steps, f"{self.name} sample", progress)
-        out = [self._run(s.stop - s.start, generator, bar, eps_score(self.net, self.sde, self.config.loss.prediction)) for s in slices]
+        out = [self._run(s.stop - s.start, generator, bar, self._score()) for s in slices]
         bar.close()
         return torch.cat(out)
 
@@ -79,7 +85,7 @@ class PixelDDPM(Method):
         slices = list(batch_slices(len(x), cfg.batch_size))
         jumps = self.config.resample_jumps if mode == "replacement" else 1
         bar = progress_bar(len(slices) * cfg.steps, f"{self.name} impute ({mode})", progress)
-        score, out = eps_score(self.net, self.sde, self.config.loss.prediction), []
+        score, out = self._score(), []
         for s in slices:
             xo, m = x[s].to(self.device), obs_mask[s].to(self.device)
             if mode == "replacement":

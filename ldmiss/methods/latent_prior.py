@@ -14,6 +14,7 @@ from ..config import LossConfig, SamplerConfig, SDEConfig, TrainConfig, constrai
 from ..diffusion import VPSDE, LatentNormalizer, sample
 from ..diffusion.normalizer import KINDS
 from ..nets import build_eps_net
+from ..nets.precision import PRECISIONS
 from ..training import train
 from .common import batch_slices, diffusion_loss, eps_score
 
@@ -29,9 +30,10 @@ class LatentPriorConfig:
                                                                    lr_schedule="cosine", warmup_steps=200))
     sde: SDEConfig = field(default_factory=SDEConfig)
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(method="ancestral"))
+    precision: str = "fp32"  # "fp32" or "bf16" autocast of the ε-network (nets/precision.py)
 
 
-constrain("LatentPriorConfig", latent_norm=("choices", KINDS))  # eps_net: checked by check_net_options
+constrain("LatentPriorConfig", latent_norm=("choices", KINDS), precision=("choices", PRECISIONS))  # eps_net: checked by check_net_options
 
 
 class LatentPrior:
@@ -50,14 +52,14 @@ class LatentPrior:
         with torch.no_grad():
             u = self.normalizer.normalize(z)
         self.normalizer.to(self.device)
-        loss = diffusion_loss(self.net, self.sde, self.cfg.loss)
+        loss = diffusion_loss(self.net, self.sde, self.cfg.loss, precision=self.cfg.precision)
         self.net, info = train(self.net, loss, (u,), self.cfg.train, generator, desc="latent prior",
                                progress=progress, device=self.device)
         return info
 
     def score(self):
         """score_fn(u, t) in the normalised space, for the samplers and the conditioners."""
-        return eps_score(self.net, self.sde, self.cfg.loss.prediction)
+        return eps_score(self.net, self.sde, self.cfg.loss.prediction, self.cfg.precision)
 
     def noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn((n, *self.latent_shape), generator=generator).to(self.device)

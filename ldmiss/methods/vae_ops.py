@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from ..config import TrainConfig, constrain
 from ..nets import VAE
+from ..nets.precision import PRECISIONS, autocast
 from ..training import train
 from .common import batch_slices
 
@@ -28,9 +29,10 @@ class VAEConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=128, lr=1e-3))
     map_steps: int = 100  # decoder-inversion steps for the `vae` reference's "map" mode
     map_lr: float = 0.05
+    precision: str = "fp32"  # "fp32" or "bf16" autocast of the encoder and decoder while training
 
 
-constrain("VAEConfig", latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
+constrain("VAEConfig", precision=("choices", PRECISIONS), latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
           iw_samples=("range", 1, None), map_steps=("range", 0, None), map_lr=("range", 0.0, None))
 
 
@@ -48,7 +50,9 @@ def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, g
     initial weights, generator state) and reused when present, restoring the generator state that
     training would have left, so a cached fit is indistinguishable from a fresh one. A lock file
     makes a second process wait for the first one's training instead of repeating it."""
-    loss = lambda xb, mb, g: vae.loss(xb, mb, cfg.beta_kl, cfg.iw_samples, g)
+    def loss(xb, mb, g):
+        with autocast(cfg.precision, xb.device):
+            return vae.loss(xb, mb, cfg.beta_kl, cfg.iw_samples, g)
     if cache_dir is None:
         return train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device)
     cache_dir = Path(cache_dir)

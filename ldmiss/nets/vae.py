@@ -65,11 +65,12 @@ class VAE(nn.Module):
         log mean_k exp(log p(x_o|z_k) + β[log p(z_k) − log q(z_k|x̃)]).
         """
         mu, logvar = self.encode(x, obs_mask)
+        mu, logvar = mu.float(), logvar.float()  # the likelihood in fp32 even when the nets run under autocast
         std = torch.exp(0.5 * logvar)
         k = max(1, int(iw_samples))
         noise = torch.randn((k, *mu.shape), generator=generator, device="cpu" if generator is not None else mu.device).to(mu.device)
         z = mu[None] + std[None] * noise
-        logits = self.decoder(z.flatten(0, 1)).view(k, *x.shape)
+        logits = self.decoder(z.flatten(0, 1)).float().view(k, *x.shape)
         rec = -(F.binary_cross_entropy_with_logits(logits, x[None].expand_as(logits), reduction="none")
                 * obs_mask[None]).flatten(2).sum(-1)  # k × N log p(x_o | z)
         if k == 1:
