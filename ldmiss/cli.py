@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="runs in parallel processes, one thread each on a 2-core CPU (default: %(default)s)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override preset fields, e.g. --set n_eval=200 --set method.ldmiss.guidance.weight=2")
+        p.add_argument("--force", action="store_true",
+                       help="rerun finished runs whose stored settings differ from these (default: refuse, naming them)")
         _data_opt(p)
         _common(p, seed=False)
 
@@ -213,7 +215,8 @@ def _cmd_sweep(args, then_report: bool = False) -> int:
     cfg = _sweep_config(args)
     out = Path(args.out or f"runs/{cfg.name}")
     start = time.perf_counter()
-    summary = run_sweep(cfg, out, jobs=args.jobs, device=args.device, data_dir=args.data_dir, progress=not args.quiet)
+    summary = run_sweep(cfg, out, jobs=args.jobs, device=args.device, data_dir=args.data_dir, progress=not args.quiet,
+                        force=args.force)
     print(f"sweep {cfg.name}: {summary['ran']} run(s) done, {summary['skipped']} already finished, "
           f"{summary['failed']} failed, {time.perf_counter() - start:.0f} s → {out}")
     if then_report:

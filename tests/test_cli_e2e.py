@@ -1,5 +1,6 @@
 """End-to-end: the `smoke` preset through the CLI (sweep, resume, report) and train/sample/impute."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -42,6 +43,28 @@ def test_rerun_skips_finished_runs_and_cleans_stale(smoke_run, capsys):
     assert "0 run(s) done, 5 already finished" in capsys.readouterr().out
     assert (smoke_run / "ldmiss" / "rate0.50_seed0" / "metrics.json").stat().st_mtime_ns == before
     assert not stale.exists()
+
+
+def test_rerun_with_other_settings_is_refused_unless_forced(smoke_run, tmp_path, capsys):
+    root = tmp_path / "copy"
+    shutil.copytree(smoke_run, root)
+    metrics = root / "mean" / "rate0.50_seed0" / "metrics.json"
+    doc = json.loads(metrics.read_text())
+    assert doc["settings"]["draws"] == 1 and doc["settings_hash"] == store.settings_hash(doc["settings"])
+    before = metrics.read_bytes()
+    args = ["sweep", "--preset", "smoke", "--out", str(root), "--quiet", "--methods", "mean", "vae"]
+    assert main(args + ["--set", "draws=2", "--set", "method.vae.vae.map_steps=7"]) == 2
+    err = capsys.readouterr().err
+    assert "2 finished run(s)" in err and "mean/rate0.50_seed0: draws: 1 → 2" in err
+    assert "config.vae.map_steps: 5 → 7" in err and "--force" in err
+    assert metrics.read_bytes() == before  # nothing ran
+    # a run stored before settings were recorded is compared through the fields it always kept
+    del doc["settings"], doc["settings_hash"]
+    metrics.write_text(json.dumps(doc))
+    assert main(args[:-1]) == 0 and "0 run(s) done, 1 already finished" in capsys.readouterr().out
+    assert main(args[:-1] + ["--set", "draws=2", "--force"]) == 0
+    assert "1 run(s) done, 0 already finished" in capsys.readouterr().out
+    assert json.loads(metrics.read_text())["settings"]["draws"] == 2
 
 
 def test_report_tables_and_figures(smoke_run, capsys):
@@ -144,3 +167,47 @@ def test_fetch_data_cli_reports_bad_checksum(tmp_path, capsys):
     assert main(["fetch-data", "--data-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")]) == 2
     err = capsys.readouterr().err
     assert "SHA-256" in err and "does not match" in err and "Traceback" not in err
+
+
+def test_two_sweepers_on_one_root_share_the_work(tmp_path):
+    """Two sweeps of the same grid started at once on one folder: every run is done exactly once
+    and both finish cleanly (the second takes what the first has not claimed)."""
+    import subprocess
+    import sys
+    root = tmp_path / "shared"
+    cmd = [sys.executable, "-m", "ldmiss.cli", "sweep", "--preset", "smoke", "--out", str(root), "--device", "cpu",
+           "--methods", "mean", "vae", "ldmiss", "--rates", "0.3", "0.5"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    runs = store.load_runs(root)
+    assert sorted((r["method"], r["train_rate"]) for r in runs) == sorted(
+        (m, r) for m in ("mean", "vae", "ldmiss") for r in (0.3, 0.5))
+    done_each = [int(o.rsplit("sweep smoke: ", 1)[1].split(" run(s) done")[0]) for o in outs]
+    assert sum(done_each) == 6, outs  # no run done twice, none lost
+    assert not list(root.glob("*/*.claim")) and not list(root.glob("*/*.tmp-*"))
+
+
+def test_stale_claims_and_staging_are_taken_over_live_ones_are_not(tmp_path):
+    final = tmp_path / "m" / "rate0.50_seed0"
+    final.parent.mkdir()
+    claim = final.parent / "rate0.50_seed0.claim"
+    claim.write_text(json.dumps({"host": store._HOST, "pid": 2**22 + 12345, "started": 0}))  # a pid that is gone
+    assert store.claim(final)
+    assert json.loads(claim.read_text())["pid"] == __import__("os").getpid()
+    free = final.parent / "rate0.10_seed0"
+    assert store.claim(free)  # an unclaimed run is free …
+    assert not store.claim(free)  # … and then held, also against this process's second try
+    store.release(free)
+    other = final.parent / "rate0.30_seed0"
+    (final.parent / "rate0.30_seed0.claim").write_text(json.dumps({"host": store._HOST, "pid": 1, "started": 0}))
+    assert not store.claim(other)  # pid 1 is alive: its claim stands
+    store.release(final)
+    assert not claim.exists()
+    live = final.parent / f"rate0.50_seed0.tmp-{store._HOST}-{__import__('os').getpid()}-abcd"
+    dead = final.parent / f"rate0.50_seed0.tmp-{store._HOST}-{2**22 + 12345}-abcd"
+    foreign = final.parent / "rate0.50_seed0.tmp-elsewhere-1-abcd"
+    for p in (live, dead, foreign):
+        p.mkdir()
+    assert store.clean_stale(tmp_path) == [dead]
+    assert live.exists() and foreign.exists()

@@ -1,14 +1,25 @@
 """Results store: one directory per run, published atomically.
 
-A run is built in ``<name>.tmp-<pid>`` and renamed to ``<name>`` only when ``metrics.json`` is
-written, so a killed sweep loses only the run in flight and a rerun skips every finished run.
+A run is built in ``<name>.tmp-<host>-<pid>-<token>`` and renamed to ``<name>`` only when
+``metrics.json`` is written, so a killed sweep loses only the run in flight and a rerun skips every
+finished run. Before a run starts its sweeper takes ``<name>.claim`` by exclusive create, so two
+sweepers on one (shared) root never run the same run; a claim or staging directory is removed
+only when it is provably stale: its process is gone on this host, or (another host's) it is older
+than ``STALE_AFTER`` seconds.
+A finished run keeps the settings that determined it (``settings`` and its hash in
+``metrics.json``), so a rerun with other settings is told which fields differ instead of silently
+mixing two configurations in one results folder.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import shutil
+import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +45,41 @@ def is_done(path: Path) -> bool:
     return (Path(path) / METRICS_FILE).is_file()
 
 
+# What determines a run's result besides its method, rate and seed: the protocol fields of the
+# experiment, the method's full config and the package version (the names as stored in ``settings``).
+PROTOCOL_FIELDS = ("dataset", "mechanism", "train_size", "test_rate", "n_eval", "n_ref", "draws")
+
+
+def settings_hash(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=float).encode()).hexdigest()[:16]
+
+
+def stored_settings(doc: dict) -> dict:
+    """The settings a stored run was made with; runs written before ``settings`` existed are read
+    from the fields they always stored (their dataset and mechanism were then always MNIST, MCAR)."""
+    if "settings" in doc:
+        return doc["settings"]
+    return {"dataset": "mnist", "mechanism": "mcar", "train_size": doc["train_size"], "test_rate": doc["test_rate"],
+            "n_eval": doc["metrics"]["n_eval"], "n_ref": doc["metrics"]["n_ref"], "draws": doc["draws"],
+            "config": doc["config"], "ldmiss_version": doc["ldmiss_version"]}
+
+
+def settings_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``key: old → new`` for every (dotted) field where two settings differ."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += settings_diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} → {b!r}")
+    return out
+
+
+def read_run(path: Path) -> dict:
+    return json.loads((Path(path) / METRICS_FILE).read_text())
+
+
 def write_json(path: Path, doc) -> None:
     """Atomic JSON write (temp file + rename)."""
     path = Path(path)
@@ -45,13 +91,69 @@ def write_json(path: Path, doc) -> None:
     os.replace(tmp, path)
 
 
+STALE_AFTER = 48 * 3600.0  # a claim or staging area of another host counts as abandoned after this long
+_HOST = socket.gethostname().replace("-", "_")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _owner_gone(host: str, pid: int, started: float) -> bool:
+    if host == _HOST:
+        return not _alive(pid)
+    return time.time() - started > STALE_AFTER
+
+
+def claim(final: Path) -> bool:
+    """Take the run at ``final`` for this process (exclusive create of ``<name>.claim``). False
+    when another live sweeper holds it; a stale claim (owner gone) is taken over."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    path = final.parent / f"{final.name}.claim"
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = json.loads(path.read_text())
+                gone = _owner_gone(owner["host"], int(owner["pid"]), float(owner["started"]))
+            except (OSError, ValueError, KeyError):  # being written this instant, or vanished: look again
+                time.sleep(0.05)
+                continue
+            if not gone:
+                return False
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"host": _HOST, "pid": os.getpid(), "started": time.time()}, fh)
+        return True
+    return False
+
+
+def release(final: Path) -> None:
+    """Give up this process's claim on ``final`` (after publishing it, or on failure)."""
+    path = Path(final).parent / f"{Path(final).name}.claim"
+    try:
+        owner = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if owner.get("host") == _HOST and owner.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
 @contextmanager
 def staging(final: Path):
     """Yield a temporary directory that becomes ``final`` when the block succeeds."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f"{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = final.parent / f"{final.name}.tmp-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
         yield tmp
@@ -62,9 +164,21 @@ def staging(final: Path):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _staging_owner_gone(path: Path) -> bool:
+    tail = path.name.rsplit(".tmp-", 1)[1]
+    parts = tail.split("-")
+    try:
+        if len(parts) == 1:  # ``.tmp-<pid>`` of older versions: always made on this host
+            return not _alive(int(parts[0]))
+        return _owner_gone(parts[0], int(parts[1]), path.stat().st_mtime)
+    except (ValueError, OSError):
+        return False
+
+
 def clean_stale(root: Path) -> list[Path]:
-    """Remove staging directories left by killed runs."""
-    stale = [p for p in Path(root).glob("*/*.tmp-*") if p.is_dir()]
+    """Remove staging directories left by killed runs — only those whose owner is provably gone
+    (another sweeper's run in flight on the same root is left alone)."""
+    stale = [p for p in Path(root).glob("*/*.tmp-*") if p.is_dir() and _staging_owner_gone(p)]
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
     return stale

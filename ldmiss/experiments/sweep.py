@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import to_dict
+from ..config import ConfigError, to_dict
 from ..methods import get_method_class
 from ..missing import apply_mask
 from . import store
@@ -35,12 +35,43 @@ class RunSpec:
     seed: int
 
 
+def run_settings(cfg: ExperimentConfig, method_name: str) -> dict:
+    """Everything that determines a run's result besides (method, rate, seed): the experiment's
+    protocol fields, the method's full config (defaults included) and the package version."""
+    method = get_method_class(method_name)(None, device="cpu", **cfg.method_overrides(method_name))
+    return {**{k: getattr(cfg, k) for k in store.PROTOCOL_FIELDS}, "config": to_dict(method.config),
+            "ldmiss_version": __version__}
+
+
+def check_finished(cfg: ExperimentConfig, root: Path, specs: list[RunSpec], force: bool = False) -> list[RunSpec]:
+    """The finished runs among ``specs``. One made with other settings than ``cfg``'s is an error
+    naming the runs and the differing fields — unless ``force``, when it is rerun (not counted)."""
+    done, stale = [], []
+    current = {m: run_settings(cfg, m) for m in {s.method for s in specs}}
+    for spec in specs:
+        path = store.run_dir(root, spec.method, spec.rate, spec.seed)
+        if not store.is_done(path):
+            continue
+        diff = store.settings_diff(store.stored_settings(store.read_run(path)), current[spec.method])
+        if diff and not force:
+            stale.append(f"{store.run_name(spec.method, spec.rate, spec.seed)}: " + "; ".join(diff[:4])
+                         + (f"; … {len(diff) - 4} more" if len(diff) > 4 else ""))
+        elif not diff:
+            done.append(spec)
+    if stale:
+        shown = "\n  ".join(stale[:5]) + (f"\n  … and {len(stale) - 5} more run(s)" if len(stale) > 5 else "")
+        raise ConfigError(f"{len(stale)} finished run(s) in {root} were made with other settings:\n  {shown}\n"
+                          f"use another --out, or --force to rerun them with the new settings")
+    return done
+
+
 def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "auto", data_dir=None,
             progress: bool = False) -> dict:
     """Fit, evaluate and store one run; return its metrics document."""
     final = store.run_dir(root, spec.method, spec.rate, spec.seed)
     cls = get_method_class(spec.method)
     method = cls(None, device=device, **cfg.method_overrides(spec.method))
+    settings = run_settings(cfg, spec.method)
     x, m = training_data(cfg, spec.rate, spec.seed, data_dir)
     x_test, m_test = test_data(cfg, spec.seed, data_dir)
     ref = reference_stats(cfg.dataset, cfg.n_ref, data_dir)
@@ -55,7 +86,8 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     doc = {"preset": cfg.name, "method": spec.method, "train_rate": spec.rate, "seed": spec.seed,
            "test_rate": cfg.test_rate, "train_size": len(x), "draws": cfg.draws, "metrics": metrics,
            "timings": ctx.timings, "config": to_dict(method.config), "ldmiss_version": __version__,
-           "device": str(method.device), "torch_threads": torch.get_num_threads(), "host": platform.node()}
+           "device": str(method.device), "torch_threads": torch.get_num_threads(), "host": platform.node(),
+           "settings": settings, "settings_hash": store.settings_hash(settings)}
     with store.staging(final) as tmp:
         method.save(tmp / "model")
         np.savez_compressed(tmp / "examples.npz", **ctx.examples)
@@ -64,19 +96,33 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
 
 
 def _worker(cfg, spec, root, device, data_dir, threads, progress=False):
+    """Claim, run and release one run. ``(spec, None, None)`` = another sweeper on this root has it
+    (or has just finished it with these settings)."""
     torch.set_num_threads(threads)
+    final = store.run_dir(root, spec.method, spec.rate, spec.seed)
+    if not store.claim(final):
+        return spec, None, None
     try:
+        if store.is_done(final) and not store.settings_diff(store.stored_settings(store.read_run(final)),
+                                                            run_settings(cfg, spec.method)):
+            return spec, None, None
         return spec, run_one(cfg, spec, root, device, data_dir, progress), None
     except Exception:  # reported by the parent; other runs go on
         return spec, None, traceback.format_exc()
+    finally:
+        store.release(final)
 
 
-def _finished(bar, spec: RunSpec, doc: dict | None, err: str | None, failures: list) -> None:
+def _finished(bar, spec: RunSpec, doc: dict | None, err: str | None, failures: list, others: list) -> None:
     """One line per finished run (long runs otherwise look stalled), then advance the bar."""
     name = store.run_name(spec.method, spec.rate, spec.seed)
     if err:
         failures.append((spec, err))
         bar.write(f"  {name}: FAILED ({err.strip().splitlines()[-1]})")
+    elif doc is None:
+        others.append(spec)
+        if not bar.disable:
+            bar.write(f"  {name}: left to another sweeper on this folder")
     elif not bar.disable:
         mse = ", ".join(f"{mode} MSE {v['mse']:.4f}" for mode, v in doc["metrics"]["impute"].items())
         fid = f", sample FID {doc['metrics']['sample']['fid']:.1f}" if "sample" in doc["metrics"] else ""
@@ -90,16 +136,20 @@ def plan(cfg: ExperimentConfig) -> list[RunSpec]:
 
 
 def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: str = "auto", data_dir=None,
-              progress: bool = True) -> dict:
-    """Run every (method, rate, seed) not yet finished under ``root``; return a summary."""
+              progress: bool = True, force: bool = False) -> dict:
+    """Run every (method, rate, seed) not yet finished under ``root``; return a summary. Finished
+    runs made with other settings stop the sweep before any work (ConfigError), or with ``force``
+    are rerun."""
     validate_experiment(cfg)  # every key, type and method table checked before any work
     root = Path(root)
+    specs = plan(cfg)
+    done = set(check_finished(cfg, root, specs, force))
     root.mkdir(parents=True, exist_ok=True)
     store.clean_stale(root)
     store.write_json(root / store.SWEEP_FILE, cfg.to_dict())
-    specs = plan(cfg)
-    todo = [s for s in specs if not store.is_done(store.run_dir(root, s.method, s.rate, s.seed))]
+    todo = [s for s in specs if s not in done]
     failures: list[tuple[RunSpec, str]] = []
+    others: list[RunSpec] = []
     start = time.perf_counter()
     if progress:
         how = f"{jobs} parallel processes" if jobs > 1 else "one process"
@@ -110,7 +160,7 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
         for spec in todo:
             bar.set_postfix_str(f"{spec.method} r={spec.rate} s={spec.seed}")
             _, doc, err = _worker(cfg, spec, root, device, data_dir, torch.get_num_threads(), progress)
-            _finished(bar, spec, doc, err, failures)
+            _finished(bar, spec, doc, err, failures, others)
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         todo.sort(key=lambda s: -get_method_class(s.method).relative_cost)  # longest first packs best
@@ -118,9 +168,10 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
             futures = [pool.submit(_worker, cfg, s, root, device, data_dir, threads) for s in todo]
             for fut in as_completed(futures):
                 spec, doc, err = fut.result()
-                _finished(bar, spec, doc, err, failures)
+                _finished(bar, spec, doc, err, failures, others)
     bar.close()
     for spec, err in failures:
         print(f"run {store.run_name(spec.method, spec.rate, spec.seed)} failed:\n{err}")
-    return {"runs": len(specs), "ran": len(todo), "skipped": len(specs) - len(todo), "failed": len(failures),
+    return {"runs": len(specs), "ran": len(todo) - len(others), "skipped": len(specs) - len(todo) + len(others),
+            "by_others": len(others), "failed": len(failures),
             "seconds": time.perf_counter() - start}
