@@ -131,3 +131,16 @@ def test_a_tampered_config_json_does_not_load(fitted, tmp_path):
     (tmp_path / "m" / "config.json").write_text(json.dumps(doc))
     with pytest.raises(ArtifactError, match="guidance.weight"):
         load_method(tmp_path / "m")
+
+
+def test_settings_diff_names_fields_and_accepts_new_options_at_their_default():
+    from ldmiss.experiments.store import settings_diff
+    old = {"draws": 1, "config": {"train": {"steps": 10}}}
+    assert settings_diff(old, old) == []
+    assert settings_diff(old, {"draws": 2, "config": {"train": {"steps": 10}}}) == ["draws: 1 → 2"]
+    new = {"draws": 1, "config": {"train": {"steps": 10, "warmup": 0}}}
+    assert settings_diff(old, new) == ["config.train.warmup: '<absent>' → 0"]
+    defaults = {"config": {"train": {"warmup": 0}}}
+    assert settings_diff(old, new, defaults) == []  # an option added since, at its default
+    assert settings_diff(old, {"draws": 1, "config": {"train": {"steps": 10, "warmup": 5}}}, defaults) == [
+        "config.train.warmup: '<absent>' → 5"]

@@ -33,6 +33,12 @@ def cache_dir(root: Path) -> Path:
     return Path(root) / "_cache"
 
 
+def checkpoint_dir(root: Path, method: str, rate: float, seed: int, settings_key: str) -> Path:
+    """Training checkpoints of one run in flight, keyed by its settings (so a run forced with new
+    settings never resumes from old ones); removed when the run is published. Not results."""
+    return Path(root) / "_checkpoints" / method / f"rate{rate:.2f}_seed{seed}-{settings_key}"
+
+
 def run_name(method: str, rate: float, seed: int) -> str:
     return f"{method}/rate{rate:.2f}_seed{seed}"
 
@@ -64,14 +70,19 @@ def stored_settings(doc: dict) -> dict:
             "config": doc["config"], "ldmiss_version": doc["ldmiss_version"]}
 
 
-def settings_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """``key: old → new`` for every (dotted) field where two settings differ."""
-    out = []
+_ABSENT = "<absent>"
+
+
+def settings_diff(old: dict, new: dict, defaults: dict | None = None, prefix: str = "") -> list[str]:
+    """``key: old → new`` for every (dotted) field where two settings differ. A field the old run
+    did not have (added to the package since) counts as equal when the new value is that field's
+    default in ``defaults`` — new options default to the behaviour that came before them."""
+    out, defaults = [], defaults or {}
     for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        a, b, d = old.get(key, _ABSENT), new.get(key, _ABSENT), defaults.get(key, _ABSENT)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += settings_diff(a, b, f"{prefix}{key}.")
-        elif a != b:
+            out += settings_diff(a, b, d if isinstance(d, dict) else {}, f"{prefix}{key}.")
+        elif a != b and not (a == _ABSENT and b == d):
             out.append(f"{prefix}{key}: {a!r} → {b!r}")
     return out
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -43,16 +44,25 @@ def run_settings(cfg: ExperimentConfig, method_name: str) -> dict:
             "ldmiss_version": __version__}
 
 
+def default_settings(method_name: str) -> dict:
+    """The settings of a method and experiment left at their defaults (see store.settings_diff)."""
+    cls = get_method_class(method_name)
+    return {**{k: getattr(ExperimentConfig(name="default"), k) for k in store.PROTOCOL_FIELDS},
+            "config": to_dict(cls.config_cls())}
+
+
 def check_finished(cfg: ExperimentConfig, root: Path, specs: list[RunSpec], force: bool = False) -> list[RunSpec]:
     """The finished runs among ``specs``. One made with other settings than ``cfg``'s is an error
     naming the runs and the differing fields — unless ``force``, when it is rerun (not counted)."""
     done, stale = [], []
-    current = {m: run_settings(cfg, m) for m in {s.method for s in specs}}
+    methods = {s.method for s in specs}
+    current, defaults = {m: run_settings(cfg, m) for m in methods}, {m: default_settings(m) for m in methods}
     for spec in specs:
         path = store.run_dir(root, spec.method, spec.rate, spec.seed)
         if not store.is_done(path):
             continue
-        diff = store.settings_diff(store.stored_settings(store.read_run(path)), current[spec.method])
+        diff = store.settings_diff(store.stored_settings(store.read_run(path)), current[spec.method],
+                                   defaults[spec.method])
         if diff and not force:
             stale.append(f"{store.run_name(spec.method, spec.rate, spec.seed)}: " + "; ".join(diff[:4])
                          + (f"; … {len(diff) - 4} more" if len(diff) > 4 else ""))
@@ -65,8 +75,11 @@ def check_finished(cfg: ExperimentConfig, root: Path, specs: list[RunSpec], forc
     return done
 
 
+CHECKPOINT_EVERY = 120.0  # seconds of training between checkpoints of a run in flight
+
+
 def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "auto", data_dir=None,
-            progress: bool = False) -> dict:
+            progress: bool = False, checkpoint_every: float = CHECKPOINT_EVERY) -> dict:
     """Fit, evaluate and store one run; return its metrics document."""
     final = store.run_dir(root, spec.method, spec.rate, spec.seed)
     cls = get_method_class(spec.method)
@@ -78,8 +91,9 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     ctx = RunContext(cfg, method, spec.rate, spec.seed, x, m, x_test, m_test,
                      held_out_real(cfg, spec.seed, data_dir), ref)
     t0 = time.perf_counter()
+    ckpt = store.checkpoint_dir(root, spec.method, spec.rate, spec.seed, store.settings_hash(settings))
     method.fit(apply_mask(x, m), m, seed=stream_seed(spec.seed, "fit", spec.rate), progress=progress,
-               cache_dir=store.cache_dir(root))
+               cache_dir=store.cache_dir(root), checkpoint_dir=ckpt, checkpoint_every=checkpoint_every)
     ctx.timings["fit_seconds"] = time.perf_counter() - t0
     ctx.examples.update(test_true=x_test[:cfg.grid].numpy(), test_mask=m_test[:cfg.grid].numpy())
     metrics = {"n_eval": len(x_test), "n_ref": ref.n, "reference": ref.name, **evaluate(ctx)}
@@ -92,6 +106,7 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
         method.save(tmp / "model")
         np.savez_compressed(tmp / "examples.npz", **ctx.examples)
         store.write_json(tmp / store.METRICS_FILE, doc)
+    shutil.rmtree(ckpt, ignore_errors=True)
     return doc
 
 
@@ -104,7 +119,8 @@ def _worker(cfg, spec, root, device, data_dir, threads, progress=False):
         return spec, None, None
     try:
         if store.is_done(final) and not store.settings_diff(store.stored_settings(store.read_run(final)),
-                                                            run_settings(cfg, spec.method)):
+                                                            run_settings(cfg, spec.method),
+                                                            default_settings(spec.method)):
             return spec, None, None
         return spec, run_one(cfg, spec, root, device, data_dir, progress), None
     except Exception:  # reported by the parent; other runs go on

@@ -103,6 +103,13 @@ class Method:
         """Raise ConfigError unless ``overrides`` make a usable config for this method."""
         cls.check_config(merge(cls.config_cls(), overrides, cls.name))
 
+    def _train_options(self, stage: str) -> dict:
+        """``train()``'s checkpoint options for one training stage of this fit (none without a dir)."""
+        folder = getattr(self, "checkpoint_dir", None)
+        if folder is None:
+            return {}
+        return {"checkpoint": Path(folder) / f"{stage}.ckpt", "checkpoint_every": self.checkpoint_every}
+
     # ---- hooks for subclasses (tensors in [0, 1], already validated) ----
     def _build(self, image_shape: tuple[int, int, int]) -> None:
         raise NotImplementedError
@@ -156,13 +163,16 @@ class Method:
         if not self.fitted:
             raise NotFittedError(f"{self.name}: call fit() (or {type(self).__name__}.load(dir)) first")
 
-    def fit(self, x, obs_mask=None, *, seed: int = 0, progress: bool = True, cache_dir=None):
+    def fit(self, x, obs_mask=None, *, seed: int = 0, progress: bool = True, cache_dir=None, checkpoint_dir=None,
+            checkpoint_every: float = 300.0):
         """Fit on incomplete images: NaN in ``x`` and/or ``obs_mask`` = 0 mark missing pixels.
 
         ``cache_dir``: where components that several methods train identically (the β-VAE of
         ``ldmiss`` and ``vae``) are kept and reused; a reuse is exact (same weights and random state
-        as training it again), so it only saves time."""
-        self.cache_dir = cache_dir
+        as training it again), so it only saves time. ``checkpoint_dir``: where each training loop
+        saves its state every ``checkpoint_every`` seconds; a fit killed and called again with the
+        same data, seed and directory resumes there (bit-identical on the CPU)."""
+        self.cache_dir, self.checkpoint_dir, self.checkpoint_every = cache_dir, checkpoint_dir, checkpoint_every
         xt, m = prepare_images(x, obs_mask, fill_value=getattr(self.config, "fill_value", 0.0))
         if m.sum() == 0:
             raise InputError("x: every pixel is missing; nothing to learn from")

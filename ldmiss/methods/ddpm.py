@@ -50,13 +50,14 @@ class PixelDDPM(Method):
     def _parts(self):
         return {"net": self.net}
 
-    def _train_net(self, x01, obs_mask, generator, progress, desc, model=None):
+    def _train_net(self, x01, obs_mask, generator, progress, desc, model=None, stage="net"):
         """One training run of ε_θ on images in [0, 1]; ``obs_mask`` None = full loss."""
         model = model if model is not None else self.net
         data = (to_model_space(x01),) if obs_mask is None else (to_model_space(x01), obs_mask)
         loss = diffusion_loss(model, self.sde, self.config.loss, masked=obs_mask is not None,
                               precision=self.config.precision)
-        return train(model, loss, data, self.config.train, generator, desc=desc, progress=progress, device=self.device)
+        return train(model, loss, data, self.config.train, generator, desc=desc, progress=progress, device=self.device,
+                     **self._train_options(stage))
 
     def _fit(self, x, obs_mask, generator, progress):
         self.net, info = self._train_net(x, obs_mask, generator, progress, "ddpm (MissDiff)")

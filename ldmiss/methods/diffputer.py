@@ -70,7 +70,8 @@ class DiffPuter(PixelDDPM):
                 torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
                 self._build(self.image_shape)
                 raw = self.net
-            self.net, info = self._train_net(completed, None, generator, progress, f"diffputer M-step {k + 1}", model=raw)
+            self.net, info = self._train_net(completed, None, generator, progress, f"diffputer M-step {k + 1}", model=raw,
+                                             stage=f"m_step{k + 1}")
             infos.append(info)
             if k < cfg.em_iterations - 1:
                 with torch.inference_mode():

@@ -46,15 +46,16 @@ class LatentPrior:
     def parts(self) -> dict:
         return {"normalizer": self.normalizer, "prior": self.net}
 
-    def fit(self, z: torch.Tensor, generator: torch.Generator, progress: bool = False) -> dict:
-        """Fit the normaliser on latents ``z`` (N × latent_shape), then train the ε-network on them."""
+    def fit(self, z: torch.Tensor, generator: torch.Generator, progress: bool = False, **train_options) -> dict:
+        """Fit the normaliser on latents ``z`` (N × latent_shape), then train the ε-network on them
+        (``train_options``: checkpointing, see :func:`ldmiss.training.train`)."""
         self.normalizer = self.normalizer.cpu().fit(z)
         with torch.no_grad():
             u = self.normalizer.normalize(z)
         self.normalizer.to(self.device)
         loss = diffusion_loss(self.net, self.sde, self.cfg.loss, precision=self.cfg.precision)
         self.net, info = train(self.net, loss, (u,), self.cfg.train, generator, desc="latent prior",
-                               progress=progress, device=self.device)
+                               progress=progress, device=self.device, **train_options)
         return info
 
     def score(self):

@@ -43,18 +43,22 @@ def build_vae(cfg: VAEConfig, image_shape) -> VAE:
 
 
 def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator,
-            progress: bool, device, cache_dir=None) -> tuple[VAE, dict]:
+            progress: bool, device, cache_dir=None, checkpoint=None, checkpoint_every: float = 300.0
+            ) -> tuple[VAE, dict]:
     """Train on incomplete data: the reconstruction term only counts observed pixels.
 
     With ``cache_dir``, the result is keyed by everything that determines it (config, data, mask,
     initial weights, generator state) and reused when present, restoring the generator state that
     training would have left, so a cached fit is indistinguishable from a fresh one. A lock file
-    makes a second process wait for the first one's training instead of repeating it."""
+    makes a second process wait for the first one's training instead of repeating it, and the
+    training checkpoints beside the cache file (or at ``checkpoint`` without a cache), so a killed
+    fit resumes."""
     def loss(xb, mb, g):
         with autocast(cfg.precision, xb.device):
             return vae.loss(xb, mb, cfg.beta_kl, cfg.iw_samples, g)
     if cache_dir is None:
-        return train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device)
+        return train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device,
+                     checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"vae-{_fit_key(vae, cfg, x, obs_mask, generator)}.pt"
@@ -65,11 +69,14 @@ def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, g
             vae.load_state_dict(state["weights"])
             generator.set_state(state["generator"])
             return vae.to(device).eval().requires_grad_(False), {**json.loads(state["info"]), "cached": True}
-        vae, info = train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device)
+        ckpt = path.with_suffix(".ckpt")
+        vae, info = train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device,
+                          checkpoint=ckpt, checkpoint_every=checkpoint_every)
         tmp = path.with_suffix(f".tmp-{os.getpid()}")
         torch.save({"weights": {k: v.cpu() for k, v in vae.state_dict().items()}, "generator": generator.get_state(),
                     "info": json.dumps(info)}, tmp)
         os.replace(tmp, path)
+        ckpt.unlink(missing_ok=True)
     return vae, {**info, "cached": False}
 
 
