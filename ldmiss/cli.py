@@ -20,8 +20,9 @@ EPILOG = """examples:
 
 
 def _common(p: argparse.ArgumentParser, seed: bool = True) -> None:
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="where to compute: auto = CUDA if available, else CPU (default: auto)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
+                   help="where to compute: auto = CUDA if available, else CPU; a sweep with --device cuda "
+                        "and several GPUs spreads its runs over them (default: auto)")
     if seed:
         p.add_argument("--seed", type=int, default=0, help="random seed; a run is reproducible from it (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -1,4 +1,9 @@
-"""``--device auto|cpu|cuda`` resolved in one place."""
+"""``--device auto|cpu|cuda|cuda:N`` resolved in one place, and the random generators that go with it.
+
+Noise is drawn where the computation is: on a GPU every draw comes from a generator on that GPU
+(no host → device copy per step); on the CPU the generator is the CPU one it always was, so CPU
+results stay bit-for-bit reproducible from the seed.
+"""
 from __future__ import annotations
 
 import torch
@@ -7,7 +12,29 @@ import torch
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but no CUDA GPU is available; use --device cpu or auto")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"--device {device} was requested but no CUDA GPU is available; use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise RuntimeError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return dev
+
+
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A seeded generator on ``device`` (its draws land there without a copy)."""
+    dev = torch.device(device)
+    return torch.Generator(device=dev).manual_seed(int(seed))
+
+
+def run_devices(device: str, n_runs: int, gpu_count: int) -> list[str]:
+    """One device per run of a parallel sweep: ``cuda`` (no index) with several GPUs spreads the
+    runs over them round-robin; anything else gives every run the device asked for."""
+    if device in ("auto", "cuda") and gpu_count > 1:
+        return [f"cuda:{k % gpu_count}" for k in range(n_runs)]
+    return [device] * n_runs

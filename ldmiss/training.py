@@ -60,6 +60,11 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; choose from ['constant', 'cosine']")
 
 
+def _perm(n: int, generator: torch.Generator) -> torch.Tensor:
+    """An epoch's order, drawn on the generator's device, as CPU indices into the CPU-held data."""
+    return torch.randperm(n, generator=generator, device=generator.device).cpu()
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -85,7 +90,7 @@ def train(model: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Sequence
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(cfg, k))
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     bs = min(cfg.batch_size, n)
-    perm, pos = torch.randperm(n, generator=generator), 0
+    perm, pos = _perm(n, generator), 0
     smoothed, start, first, earlier = math.nan, time.perf_counter(), 0, 0.0
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.is_file():
@@ -111,7 +116,7 @@ def train(model: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Sequence
                initial=first, total=cfg.steps)
     for step in bar:
         if pos + bs > n:
-            perm, pos = torch.randperm(n, generator=generator), 0
+            perm, pos = _perm(n, generator), 0
         idx = perm[pos:pos + bs]
         pos += bs
         batch = [d[idx].to(device, non_blocking=True) for d in data]

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..config import ConfigError, to_dict
+from ..device import run_devices
 from ..methods import get_method_class
 from ..missing import apply_mask
 from . import store
@@ -181,7 +182,9 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
         threads = max(1, (os.cpu_count() or 1) // jobs)
         todo.sort(key=lambda s: -get_method_class(s.method).relative_cost)  # longest first packs best
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_worker, cfg, s, root, device, data_dir, threads) for s in todo]
+            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            devices = run_devices(str(device), len(todo), gpus)  # several GPUs: one per run, round-robin
+            futures = [pool.submit(_worker, cfg, s, root, d, data_dir, threads) for s, d in zip(todo, devices)]
             for fut in as_completed(futures):
                 spec, doc, err = fut.result()
                 _finished(bar, spec, doc, err, failures, others)

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..config import from_dict, merge, to_dict
-from ..device import resolve_device
+from ..device import generator as make_generator, resolve_device
 from ..nets import check_net_options
 from ..inputs import InputError, prepare_images, warn_if_unobserved
 
@@ -180,7 +180,7 @@ class Method:
         torch.manual_seed(seed)  # network initialisation
         self._build(self.image_shape)
         start = time.perf_counter()
-        self._fit(xt, m, torch.Generator().manual_seed(seed), progress)
+        self._fit(xt, m, make_generator(seed, self.device), progress)
         self.meta.update(fitted=True, fit_seconds=time.perf_counter() - start, fit_seed=seed,
                          train_size=int(xt.shape[0]), train_missing_rate=float(1 - m.mean()))
         return self
@@ -193,7 +193,7 @@ class Method:
         if int(n) < 1:
             raise InputError(f"n must be ≥ 1, got {n}")
         with torch.inference_mode():
-            out = self._sample(int(n), torch.Generator().manual_seed(seed), progress)
+            out = self._sample(int(n), make_generator(seed, self.device), progress)
         return out.clamp(0, 1).cpu().numpy()
 
     def impute(self, x, obs_mask=None, *, draws: int = 1, mode: str | None = None, seed: int = 0,
@@ -212,7 +212,7 @@ class Method:
         xt, m = prepare_images(x, obs_mask, image_shape=self.image_shape,
                                fill_value=getattr(self.config, "fill_value", 0.0))
         warn_if_unobserved(m)
-        gen = torch.Generator().manual_seed(seed)
+        gen = make_generator(seed, self.device)
         outs = []
         with torch.no_grad():  # guidance re-enables gradients for its own step only
             for _ in range(int(draws) if self.stochastic else 1):

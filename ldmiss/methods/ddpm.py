@@ -68,7 +68,7 @@ class PixelDDPM(Method):
 
     def _run(self, n, generator, bar, score, project=None, jumps=1):
         cfg = self.config.sampler
-        noise = torch.randn((n, *self.image_shape), generator=generator).to(self.device)
+        noise = torch.randn((n, *self.image_shape), generator=generator, device=generator.device).to(self.device)
         x = sample(score, self.sde, noise, cfg.steps, method=cfg.method, generator=generator, project=project,
                    resample_jumps=jumps, progress=bar.update, grid=cfg.grid)
         return to_pixel_space(x).cpu()

@@ -63,7 +63,7 @@ class LatentPrior:
         return eps_score(self.net, self.sde, self.cfg.loss.prediction, self.cfg.precision)
 
     def noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return torch.randn((n, *self.latent_shape), generator=generator).to(self.device)
+        return torch.randn((n, *self.latent_shape), generator=generator, device=generator.device).to(self.device)
 
     def to_latent(self, u: torch.Tensor) -> torch.Tensor:
         return self.normalizer.denormalize(u)

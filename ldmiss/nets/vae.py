@@ -68,7 +68,7 @@ class VAE(nn.Module):
         mu, logvar = mu.float(), logvar.float()  # the likelihood in fp32 even when the nets run under autocast
         std = torch.exp(0.5 * logvar)
         k = max(1, int(iw_samples))
-        noise = torch.randn((k, *mu.shape), generator=generator, device="cpu" if generator is not None else mu.device).to(mu.device)
+        noise = torch.randn((k, *mu.shape), generator=generator, device=generator.device if generator is not None else mu.device).to(mu.device)
         z = mu[None] + std[None] * noise
         logits = self.decoder(z.flatten(0, 1)).float().view(k, *x.shape)
         rec = -(F.binary_cross_entropy_with_logits(logits, x[None].expand_as(logits), reduction="none")
