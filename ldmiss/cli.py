@@ -98,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="runs in parallel processes, one thread each on a 2-core CPU (default: %(default)s)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override preset fields, e.g. --set n_eval=200 --set method.ldmiss.guidance.weight=2")
+        p.add_argument("--executor", default="local", choices=["local", "ray"],
+                       help="where runs execute: local processes (--jobs) or one Ray task per run (pip install "
+                            "'ldmiss[ray]'; the --out folder must be on a filesystem every node sees) (default: local)")
+        p.add_argument("--address", default=None,
+                       help="Ray cluster address (e.g. auto, or ray://host:10001); default: start a local Ray instance")
+        p.add_argument("--cpus-per-run", type=int, default=1, help="Ray: CPUs (torch threads) per run (default: 1)")
+        p.add_argument("--gpus-per-run", type=float, default=0, help="Ray: GPUs per run; > 0 runs on CUDA (default: 0)")
         p.add_argument("--force", action="store_true",
                        help="rerun finished runs whose stored settings differ from these (default: refuse, naming them)")
         _data_opt(p)
@@ -216,8 +223,11 @@ def _cmd_sweep(args, then_report: bool = False) -> int:
     cfg = _sweep_config(args)
     out = Path(args.out or f"runs/{cfg.name}")
     start = time.perf_counter()
+    from .experiments.executors import make_executor
+    executor = make_executor(args.executor, jobs=args.jobs, device=args.device, address=args.address,
+                             cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run)
     summary = run_sweep(cfg, out, jobs=args.jobs, device=args.device, data_dir=args.data_dir, progress=not args.quiet,
-                        force=args.force)
+                        force=args.force, executor=executor)
     print(f"sweep {cfg.name}: {summary['ran']} run(s) done, {summary['skipped']} already finished, "
           f"{summary['failed']} failed, {time.perf_counter() - start:.0f} s → {out}")
     if then_report:

@@ -2,18 +2,16 @@
 
 What a run sees comes from :mod:`.protocol` (same data, masks and reference for every method of a
 seed) and how it is scored from :mod:`.evaluation`; this module only plans, schedules and stores.
-Runs are independent processes' worth of work: ``jobs`` > 1 runs them in parallel, one thread each.
+Runs are independent processes' worth of work, handed to an executor (executors.py): local
+processes (``jobs`` > 1 in parallel, one thread each) or Ray tasks.
 """
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +20,12 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..config import ConfigError, to_dict
-from ..device import run_devices
 from ..methods import get_method_class
 from ..missing import apply_mask
 from . import store
 from .config import ExperimentConfig, validate_experiment
 from .evaluation import RunContext, evaluate
+from .executors import LocalExecutor, order_longest_first
 from .protocol import held_out_real, reference_stats, stream_seed, test_data, training_data
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     return doc
 
 
-def _worker(cfg, spec, root, device, data_dir, threads, progress=False):
+def _worker(cfg, spec, root, data_dir, device, threads, progress=False):
     """Claim, run and release one run. ``(spec, None, None)`` = another sweeper on this root has it
     (or has just finished it with these settings)."""
     torch.set_num_threads(threads)
@@ -153,11 +151,13 @@ def plan(cfg: ExperimentConfig) -> list[RunSpec]:
 
 
 def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: str = "auto", data_dir=None,
-              progress: bool = True, force: bool = False) -> dict:
+              progress: bool = True, force: bool = False, executor=None) -> dict:
     """Run every (method, rate, seed) not yet finished under ``root``; return a summary. Finished
     runs made with other settings stop the sweep before any work (ConfigError), or with ``force``
-    are rerun."""
+    are rerun. ``executor`` (executors.py) says where runs execute; default: ``jobs`` local
+    processes on ``device``."""
     validate_experiment(cfg)  # every key, type and method table checked before any work
+    executor = executor or LocalExecutor(jobs, device)
     root = Path(root)
     specs = plan(cfg)
     done = set(check_finished(cfg, root, specs, force))
@@ -169,25 +169,15 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
     others: list[RunSpec] = []
     start = time.perf_counter()
     if progress:
-        how = f"{jobs} parallel processes" if jobs > 1 else "one process"
-        print(f"sweep {cfg.name}: {len(todo)} run(s) to do, {len(specs) - len(todo)} already finished, in {how}; "
-              f"a line is printed as each run finishes")
+        print(f"sweep {cfg.name}: {len(todo)} run(s) to do, {len(specs) - len(todo)} already finished, in "
+              f"{executor.describe()}; a line is printed as each run finishes")
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"sweep {cfg.name}", disable=not progress)
-    if jobs <= 1:
-        for spec in todo:
-            bar.set_postfix_str(f"{spec.method} r={spec.rate} s={spec.seed}")
-            _, doc, err = _worker(cfg, spec, root, device, data_dir, torch.get_num_threads(), progress)
-            _finished(bar, spec, doc, err, failures, others)
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        todo.sort(key=lambda s: -get_method_class(s.method).relative_cost)  # longest first packs best
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-            devices = run_devices(str(device), len(todo), gpus)  # several GPUs: one per run, round-robin
-            futures = [pool.submit(_worker, cfg, s, root, d, data_dir, threads) for s, d in zip(todo, devices)]
-            for fut in as_completed(futures):
-                spec, doc, err = fut.result()
-                _finished(bar, spec, doc, err, failures, others)
+    in_process = isinstance(executor, LocalExecutor) and executor.jobs <= 1
+    tasks = [(cfg, s, root, data_dir) for s in todo]
+    if not in_process:
+        tasks = order_longest_first(tasks, lambda t: get_method_class(t[1].method).relative_cost)
+    for spec, doc, err in executor.run(_worker, tasks, progress=progress and in_process):
+        _finished(bar, spec, doc, err, failures, others)
     bar.close()
     for spec, err in failures:
         print(f"run {store.run_name(spec.method, spec.rate, spec.seed)} failed:\n{err}")
