@@ -147,11 +147,14 @@ def _cmd_train(args) -> int:
     from .methods import get_method_class
     from .missing import apply_mask
 
+    from . import distributed
+
     cls = get_method_class(args.method)
     preset = load_preset(args.preset)
     overrides = preset.method_overrides(args.method)
     deep_update(overrides, parse_set(args.set))
-    method = cls(None, device=args.device, **overrides)  # checks every key and type before training
+    device = distributed.init_from_env(args.device)  # under torchrun: one process per GPU (or CPU, gloo)
+    method = cls(None, device=device, **overrides)  # checks every key and type before training
     if args.input:
         x = _load_array(args.input, "x")
         mask = _load_array(args.mask) if args.mask else (_load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None)
@@ -162,9 +165,12 @@ def _cmd_train(args) -> int:
         x, mask = apply_mask(xt, m), m
     start = time.perf_counter()
     method.fit(x, mask, seed=args.seed, progress=not args.quiet)
+    if not distributed.is_main():  # every rank holds the same model; rank 0 saves it
+        return 0
     method.save(args.out)
+    ranks = f" on {distributed.world_size()} data-parallel processes" if distributed.active() else ""
     print(f"trained {args.method} on {method.meta['train_size']} images "
-          f"({100 * method.meta['train_missing_rate']:.1f}% missing) in {time.perf_counter() - start:.1f} s → {args.out}")
+          f"({100 * method.meta['train_missing_rate']:.1f}% missing){ranks} in {time.perf_counter() - start:.1f} s → {args.out}")
     return 0
 
 

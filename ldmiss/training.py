@@ -6,7 +6,10 @@ and its cost predictable. Minibatches are drawn by a seeded generator from tenso
 With a ``checkpoint`` path the loop saves everything it depends on (weights, EMA, optimiser,
 schedule, step, the generator's state and the epoch's permutation) every ``checkpoint_every``
 seconds and at the end, atomically; a later call with the same path resumes from it, and on the
-CPU the result is bit-identical to an uninterrupted run. A finished checkpoint makes the call
+CPU the result is bit-identical to an uninterrupted run (for one process; a data-parallel run
+resumes its weights and batch order exactly, its per-rank noise from a fresh per-rank stream).
+Under ``torchrun`` (distributed.py) each rank trains on its slice of every global batch and
+gradients are averaged, so every rank ends with the same weights. A finished checkpoint makes the call
 return at once, so a multi-stage fit (DiffPuter's EM) replays its finished stages for free.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .config import TrainConfig
 
 
@@ -85,11 +89,17 @@ def train(model: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Sequence
     n = len(data[0])
     if n == 0:
         raise ValueError("cannot train on an empty dataset")
+    ranks, rank = distributed.world_size(), distributed.rank()
+    bs = min(cfg.batch_size, n)
+    if bs % ranks:
+        raise ValueError(f"{desc}: batch_size {bs} must be divisible by the {ranks} data-parallel processes")
+    local_bs = bs // ranks
+    writes = distributed.is_main()  # rank 0 writes checkpoints; every rank resumes from them
+    progress = progress and distributed.is_main()
     model.to(device).train().requires_grad_(True)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(cfg, k))
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-    bs = min(cfg.batch_size, n)
     perm, pos = _perm(n, generator), 0
     smoothed, start, first, earlier = math.nan, time.perf_counter(), 0, 0.0
     checkpoint = Path(checkpoint) if checkpoint is not None else None
@@ -103,6 +113,7 @@ def train(model: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Sequence
             ema.updates = state["ema_updates"]
         generator.set_state(state["generator"])
         perm, pos, first, smoothed, earlier = state["perm"], state["pos"], state["step"], state["smoothed"], state["seconds"]
+    noise = distributed.rank_generator(generator) if ranks > 1 else generator  # batch order shared, noise per rank
 
     def save(step: int) -> None:
         _save_checkpoint(checkpoint, {
@@ -117,14 +128,16 @@ def train(model: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Sequence
     for step in bar:
         if pos + bs > n:
             perm, pos = _perm(n, generator), 0
-        idx = perm[pos:pos + bs]
+        idx = perm[pos + rank * local_bs:pos + (rank + 1) * local_bs]
         pos += bs
         batch = [d[idx].to(device, non_blocking=True) for d in data]
-        loss = loss_fn(*batch, generator)
+        loss = loss_fn(*batch, noise)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower the learning rate")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if ranks > 1:
+            distributed.average_gradients(model.parameters())
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
@@ -135,11 +148,11 @@ def train(model: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Sequence
         smoothed = value if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * value
         if step % 25 == 0:
             bar.set_postfix(loss=f"{smoothed:.4g}")
-        if checkpoint is not None and step + 1 < cfg.steps and time.perf_counter() - last_save >= checkpoint_every:
+        if writes and checkpoint is not None and step + 1 < cfg.steps and time.perf_counter() - last_save >= checkpoint_every:
             save(step + 1)
             last_save = time.perf_counter()
     bar.close()
-    if checkpoint is not None and first < cfg.steps:
+    if writes and checkpoint is not None and first < cfg.steps:
         save(cfg.steps)
     final = ema.model if ema is not None else model
     final.eval().requires_grad_(False)
