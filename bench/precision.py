@@ -5,7 +5,7 @@ backward pass) per network at the preset's batch sizes, and prints bf16's speed 
 fp32 in the same run. Whether bf16 keeps the *numbers* is a separate, longer question, answered
 by training with it (docs/ablations.md, "Precision"). Nothing is asserted.
 
-    python bench/precision.py [--preset cpu] [--threads 1] [--iters 10]
+    python bench/precision.py [--preset cpu] [--threads 1] [--iters 10] [--compile]
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="a sweep with --jobs 2 on 2 cores gives each run 1")
     ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile'd prior and U-Net train steps")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_preset(args.preset)
@@ -91,6 +92,13 @@ def main() -> None:
             f"pixel unguided step (batch {pb})":
                 (lambda s=ddpm_score, x=torch.randn(pb, 1, 28, 28), t=torch.full((pb,), 0.5): torch.no_grad()(s)(x, t)),
         }
+        if args.compile:
+            cases[f"latent prior train step, compiled (batch {nb})"] = train_step(
+                ldm.prior.net, diffusion_loss(ldm.prior.net, sde, pc.loss, precision=precision, compile=True),
+                (torch.randn(nb, *ldm.latent_shape),))
+            cases[f"pixel DDPM train step, compiled (batch {dc.train.batch_size})"] = train_step(
+                ddpm.net, diffusion_loss(ddpm.net, sde, dc.loss, masked=True, precision=precision, compile=True),
+                (x_img[:dc.train.batch_size] * 2 - 1, mask[:dc.train.batch_size]))
         rows.append({name: per_call(fn, args.iters) for name, fn in cases.items()})
     print(f"threads {args.threads}, preset {args.preset}, {args.iters} calls each")
     print("| what | fp32 ms | bf16 ms | bf16 speed-up |")

@@ -72,3 +72,15 @@ def test_devices_and_generators():
     assert run_devices("cuda", 5, 2) == ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
     assert run_devices("cuda:1", 3, 2) == ["cuda:1"] * 3
     assert run_devices("cpu", 2, 4) == ["cpu", "cpu"] and run_devices("cuda", 2, 1) == ["cuda", "cuda"]
+
+
+def test_tf32_is_fp32_on_the_cpu_and_compile_keeps_outputs_and_weights():
+    torch.manual_seed(0)
+    net = ResMLP((2, 3, 1), 16, 1)
+    x, t = torch.randn(8, 2, 3, 1), torch.rand(8)
+    ref = net(x, t)
+    assert torch.equal(in_precision(net, "tf32")(x, t), ref)
+    keys = set(net.state_dict())
+    out = in_precision(net, "fp32", compile=True)(x, t)
+    assert torch.allclose(out, ref, atol=1e-5) and set(net.state_dict()) == keys  # saving is unchanged
+    assert from_dict(LatentPriorConfig, {"compile": True}).compile is True

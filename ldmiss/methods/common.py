@@ -29,18 +29,19 @@ def to_pixel_space(xm: torch.Tensor) -> torch.Tensor:
     return (xm + 1.0) / 2.0
 
 
-def eps_score(net: torch.nn.Module, sde, prediction: str = "eps",
-              precision: str = "fp32") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def eps_score(net: torch.nn.Module, sde, prediction: str = "eps", precision: str = "fp32",
+              compile: bool = False) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """score_fn(x, t) = −ε_θ(x, t)/σ_t for the samplers, whatever the network predicts."""
-    f = in_precision(net, precision)
+    f = in_precision(net, precision, compile)
     return lambda x, t: sde.score_from_eps(eps_from_output(prediction, sde, f(x, t), x, t), t)
 
 
-def diffusion_loss(net: torch.nn.Module, sde, loss_cfg, masked: bool = False, precision: str = "fp32"):
+def diffusion_loss(net: torch.nn.Module, sde, loss_cfg, masked: bool = False, precision: str = "fp32",
+                   compile: bool = False):
     """The training closure ``loss(x0[, obs_mask], generator)`` for :func:`ldmiss.training.train`."""
     opts = dict(prediction=loss_cfg.prediction, time_dist=loss_cfg.time_dist, logsnr_mean=loss_cfg.logsnr_mean,
                 logsnr_std=loss_cfg.logsnr_std)
-    f = in_precision(net, precision)
+    f = in_precision(net, precision, compile)
     if masked:
         return lambda xb, mb, g: dsm_loss(f, sde, xb, mb, g, **opts)
     return lambda xb, g: dsm_loss(f, sde, xb, None, g, **opts)

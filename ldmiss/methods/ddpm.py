@@ -30,7 +30,8 @@ class PixelDiffusionConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     resample_jumps: int = 1  # RePaint resampling for replacement imputation (1 = none)
-    precision: str = "fp32"  # "fp32" or "bf16" autocast of the ε-network (nets/precision.py)
+    precision: str = "fp32"  # "fp32", "bf16" (autocast) or "tf32" for the ε-network (nets/precision.py)
+    compile: bool = False  # torch.compile the ε-network
 
 
 constrain("PixelDiffusionConfig", resample_jumps=("range", 1, None), precision=("choices", PRECISIONS))
@@ -55,7 +56,7 @@ class PixelDDPM(Method):
         model = model if model is not None else self.net
         data = (to_model_space(x01),) if obs_mask is None else (to_model_space(x01), obs_mask)
         loss = diffusion_loss(model, self.sde, self.config.loss, masked=obs_mask is not None,
-                              precision=self.config.precision)
+                              precision=self.config.precision, compile=self.config.compile)
         return train(model, loss, data, self.config.train, generator, desc=desc, progress=progress, device=self.device,
                      **self._train_options(stage))
 
@@ -64,7 +65,7 @@ class PixelDDPM(Method):
         self.meta.update(net_fit=info)
 
     def _score(self):
-        return eps_score(self.net, self.sde, self.config.loss.prediction, self.config.precision)
+        return eps_score(self.net, self.sde, self.config.loss.prediction, self.config.precision, self.config.compile)
 
     def _run(self, n, generator, bar, score, project=None, jumps=1):
         cfg = self.config.sampler

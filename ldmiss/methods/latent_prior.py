@@ -30,7 +30,8 @@ class LatentPriorConfig:
                                                                    lr_schedule="cosine", warmup_steps=200))
     sde: SDEConfig = field(default_factory=SDEConfig)
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(method="ancestral"))
-    precision: str = "fp32"  # "fp32" or "bf16" autocast of the ε-network (nets/precision.py)
+    precision: str = "fp32"  # "fp32", "bf16" (autocast) or "tf32" for the ε-network (nets/precision.py)
+    compile: bool = False  # torch.compile the ε-network (no gain for this MLP on the CPU: docs/ablations.md)
 
 
 constrain("LatentPriorConfig", latent_norm=("choices", KINDS), precision=("choices", PRECISIONS))  # eps_net: checked by check_net_options
@@ -53,14 +54,14 @@ class LatentPrior:
         with torch.no_grad():
             u = self.normalizer.normalize(z)
         self.normalizer.to(self.device)
-        loss = diffusion_loss(self.net, self.sde, self.cfg.loss, precision=self.cfg.precision)
+        loss = diffusion_loss(self.net, self.sde, self.cfg.loss, precision=self.cfg.precision, compile=self.cfg.compile)
         self.net, info = train(self.net, loss, (u,), self.cfg.train, generator, desc="latent prior",
                                progress=progress, device=self.device, **train_options)
         return info
 
     def score(self):
         """score_fn(u, t) in the normalised space, for the samplers and the conditioners."""
-        return eps_score(self.net, self.sde, self.cfg.loss.prediction, self.cfg.precision)
+        return eps_score(self.net, self.sde, self.cfg.loss.prediction, self.cfg.precision, self.cfg.compile)
 
     def noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn((n, *self.latent_shape), generator=generator, device=generator.device).to(self.device)

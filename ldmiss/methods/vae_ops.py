@@ -29,7 +29,7 @@ class VAEConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=128, lr=1e-3))
     map_steps: int = 100  # decoder-inversion steps for the `vae` reference's "map" mode
     map_lr: float = 0.05
-    precision: str = "fp32"  # "fp32" or "bf16" autocast of the encoder and decoder while training
+    precision: str = "fp32"  # "fp32", "bf16" (autocast) or "tf32" for the encoder and decoder while training
 
 
 constrain("VAEConfig", precision=("choices", PRECISIONS), latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
