@@ -2,10 +2,34 @@
 
 Masks are drawn once from an explicit generator and then fixed: a training image keeps its mask
 for the whole run (redrawing per batch would let a model see every pixel over time).
+
+Every mechanism has one signature that sees the data, ``mechanism(x, rate, generator, **params)
+-> obs_mask`` (x: N×C×H×W in [0, 1]; a pixel's mask is shared by its channels), and meets the
+target missing ``rate`` on average — :func:`make_mask` checks that it did:
+
+- ``mcar``: each pixel missing independently with probability ``rate``;
+- ``block``: random ``size``×``size`` square holes per image (MisGAN-style occlusions), added
+  until the image's missing fraction reaches ``rate``;
+- ``half``: a band of width ``rate``·W (or height) missing from one side of each image (``side``
+  = left, right, top, bottom, or random per image); rate 0.5 is "half the image";
+- ``mar``: missing at random — the top ``observed_rows`` rows are always observed, and each other
+  pixel of an image is missing with probability sigmoid(``strength``·s + b), s the image's
+  standardised random projection of its observed rows (the usual logistic MAR simulator); b is
+  solved so the rate is met;
+- ``mnar``: self-masking (as in not-MIWAE) — a pixel is missing with probability
+  sigmoid(``strength``·(x − 0.5) + b), rising with its own intensity; b solved for the rate.
 """
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import torch
+
+
+def _check_rate(rate: float) -> None:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"missing rate must be in [0, 1], got {rate}")
 
 
 def mcar_mask(shape, rate: float, generator: torch.Generator | None = None, seed: int | None = None) -> torch.Tensor:
@@ -13,8 +37,7 @@ def mcar_mask(shape, rate: float, generator: torch.Generator | None = None, seed
 
     ``shape`` is N×C×H×W; the same mask applies to every channel of a pixel.
     """
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"missing rate must be in [0, 1], got {rate}")
+    _check_rate(rate)
     if generator is None:
         generator = torch.Generator().manual_seed(0 if seed is None else seed)
     n, c, h, w = shape
@@ -22,14 +45,120 @@ def mcar_mask(shape, rate: float, generator: torch.Generator | None = None, seed
     return keep.float().expand(n, c, h, w).contiguous()
 
 
-MECHANISMS = {"mcar": mcar_mask}
+def mcar(x: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    return mcar_mask(tuple(x.shape), rate, generator)
 
 
-def make_mask(mechanism: str, shape, rate: float, seed: int) -> torch.Tensor:
-    """Mask from a named mechanism, reproducible from ``seed``."""
+def block(x: torch.Tensor, rate: float, generator: torch.Generator, size: int | None = None) -> torch.Tensor:
+    n, c, h, w = x.shape
+    size = int(size or max(1, round(min(h, w) / 4)))
+    if not 1 <= size <= min(h, w):
+        raise ValueError(f"block: size {size} must be in [1, {min(h, w)}]")
+    missing = torch.zeros((n, h, w), dtype=torch.bool)
+    rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+    for _ in range(10 * h * w):  # each round adds one hole to every image still short of the rate
+        short = missing.flatten(1).float().mean(1) < rate - 1e-9
+        if not short.any():
+            break
+        top = torch.randint(0, h - size + 1, (n,), generator=generator).view(n, 1, 1)
+        left = torch.randint(0, w - size + 1, (n,), generator=generator).view(n, 1, 1)
+        hole = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+        missing |= hole & short.view(n, 1, 1)
+    return (~missing).float().unsqueeze(1).expand(n, c, h, w).contiguous()
+
+
+SIDES = ("left", "right", "top", "bottom")
+
+
+def half(x: torch.Tensor, rate: float, generator: torch.Generator, side: str = "random") -> torch.Tensor:
+    n, c, h, w = x.shape
+    if side != "random" and side not in SIDES:
+        raise ValueError(f"half: side {side!r}; choose from {['random', *SIDES]}")
+    which = (torch.randint(0, 4, (n,), generator=generator) if side == "random"
+             else torch.full((n,), SIDES.index(side)))
+    rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+    bw, bh = round(rate * w), round(rate * h)
+    which = which.view(n, 1, 1)
+    missing = (((which == 0) & (cols < bw)) | ((which == 1) & (cols >= w - bw))
+               | ((which == 2) & (rows < bh)) | ((which == 3) & (rows >= h - bh)))
+    return (~missing).float().unsqueeze(1).expand(n, c, h, w).contiguous()
+
+
+def _solve_bias(logits: torch.Tensor, target: float) -> float:
+    """b with mean(sigmoid(logits + b)) = target, by bisection (the mean is monotone in b)."""
+    lo, hi = -50.0, 50.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if torch.sigmoid(logits + mid).mean().item() < target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _bernoulli_missing(p: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(p.shape, generator=generator) < p
+
+
+def mar(x: torch.Tensor, rate: float, generator: torch.Generator, observed_rows: int | None = None,
+        strength: float = 2.0) -> torch.Tensor:
+    n, c, h, w = x.shape
+    k = int(observed_rows if observed_rows is not None else max(1, h // 4))
+    if not 1 <= k < h:
+        raise ValueError(f"mar: observed_rows {k} must be in [1, {h - 1}]")
+    eligible = 1.0 - k / h  # the fraction of pixels that may go missing
+    if rate > eligible + 1e-9:
+        raise ValueError(f"mar: rate {rate} exceeds the {eligible:.2f} of pixels outside the {k} always-observed rows")
+    target = rate / eligible
+    region = x[:, :, :k, :].mean(1).flatten(1)  # N × (k·W): what is always observed
+    weights = torch.randn(region.shape[1], generator=generator)
+    s = region @ weights
+    s = (s - s.mean()) / s.std().clamp_min(1e-8)
+    logits = (strength * s).view(n, 1, 1).expand(n, h - k, w)
+    p = torch.sigmoid(logits + _solve_bias(logits, target)) if 0 < target < 1 else torch.full_like(logits, target)
+    missing = torch.zeros((n, h, w), dtype=torch.bool)
+    missing[:, k:, :] = _bernoulli_missing(p, generator)
+    return (~missing).float().unsqueeze(1).expand(n, c, h, w).contiguous()
+
+
+def mnar(x: torch.Tensor, rate: float, generator: torch.Generator, strength: float = 6.0) -> torch.Tensor:
+    n, c, h, w = x.shape
+    logits = strength * (x.mean(1) - 0.5)  # N × H × W: a pixel's own intensity
+    p = torch.sigmoid(logits + _solve_bias(logits, rate)) if 0 < rate < 1 else torch.full_like(logits, rate)
+    missing = _bernoulli_missing(p, generator)
+    return (~missing).float().unsqueeze(1).expand(n, c, h, w).contiguous()
+
+
+MECHANISMS: dict[str, Callable[..., torch.Tensor]] = {"mcar": mcar, "block": block, "half": half, "mar": mar,
+                                                      "mnar": mnar}
+
+
+def rate_tolerance(rate: float, n_pixels: int) -> float:
+    """How far a mask's missing fraction may sit from its target: 5 binomial standard errors plus
+    a pixel's worth of rounding per image row (bands and blocks come in whole pixels)."""
+    return 5.0 * math.sqrt(max(rate * (1.0 - rate), 1e-12) / max(1, n_pixels)) + 0.03
+
+
+def make_mask(mechanism: str, x, rate: float, seed: int, **params) -> torch.Tensor:
+    """Mask from a named mechanism for data ``x`` (N×C×H×W; MCAR also takes just the shape),
+    reproducible from ``seed``; raises if the drawn mask misses the target rate."""
     if mechanism not in MECHANISMS:
         raise ValueError(f"unknown missingness mechanism {mechanism!r}; choose from {sorted(MECHANISMS)}")
-    return MECHANISMS[mechanism](shape, rate, generator=torch.Generator().manual_seed(seed))
+    _check_rate(rate)
+    if not isinstance(x, torch.Tensor):
+        if mechanism != "mcar":
+            raise ValueError(f"the {mechanism!r} mechanism depends on the data: pass the images, not a shape")
+        x = torch.zeros(tuple(x))  # MCAR reads only the shape
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        mask = MECHANISMS[mechanism](x, rate, generator, **params)
+    except TypeError as exc:
+        raise ValueError(f"{mechanism}: {exc}") from exc
+    missing = 1.0 - mask[:, 0].mean().item()
+    if abs(missing - rate) > rate_tolerance(rate, mask[:, 0].numel()):
+        raise ValueError(f"{mechanism} drew a {missing:.3f} missing fraction for a target of {rate}; "
+                         f"its parameters {params} cannot meet this rate")
+    return mask
 
 
 def apply_mask(x: torch.Tensor, obs_mask: torch.Tensor, fill_value: float = 0.0) -> torch.Tensor:

@@ -31,6 +31,7 @@ def load_mnist(split: str = "train", data_dir: str | Path | None = None, **fetch
 
 
 DATASETS: dict[str, Callable[..., Dataset]] = {"mnist": load_mnist}
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"mnist": (1, 28, 28)}  # C×H×W, known without loading
 
 
 def load_dataset(name: str, split: str, data_dir=None) -> Dataset:

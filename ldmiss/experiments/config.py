@@ -23,7 +23,10 @@ class ExperimentConfig:
     methods: list[str] = field(default_factory=lambda: ["ldmiss", "ddpm", "diffputer", "mean", "vae"])
     train_rates: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.3, 0.5, 0.6, 0.8])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    mechanism: str = "mcar"
+    mechanism: str = "mcar"  # training masks (ldmiss/missing.py: mcar, block, half, mar, mnar)
+    mechanism_params: dict = field(default_factory=dict)  # e.g. {size = 7} for block
+    test_mechanism: str = ""  # test masks; "" = the training mechanism and its parameters
+    test_mechanism_params: dict = field(default_factory=dict)
     train_size: int = 60000  # random training subset (fixed per seed); ≥ dataset size = all
     test_rate: float = 0.5
     n_eval: int = 1000  # N of unconditional samples and of imputed test images
@@ -31,6 +34,12 @@ class ExperimentConfig:
     draws: int = 1  # imputation draws per test image (their mean is scored)
     grid: int = 16  # examples kept for the figures
     method: dict = field(default_factory=dict)  # per-method config overrides
+
+    def test_masking(self) -> tuple[str, dict]:
+        """(mechanism, parameters) of the test masks."""
+        if self.test_mechanism:
+            return self.test_mechanism, dict(self.test_mechanism_params)
+        return self.mechanism, dict(self.mechanism_params)
 
     def method_overrides(self, name: str) -> dict:
         return dict(self.method.get(name, {}))
@@ -58,6 +67,14 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
 
     need(cfg.dataset in DATASETS, f"dataset: {cfg.dataset!r} is not one of {sorted(DATASETS)}")
     need(cfg.mechanism in MECHANISMS, f"mechanism: {cfg.mechanism!r} is not one of {sorted(MECHANISMS)}")
+    need(cfg.test_mechanism in ("", *MECHANISMS),
+         f"test_mechanism: {cfg.test_mechanism!r} is not one of {sorted(MECHANISMS)} (or \"\" = the training one)")
+    for key, (name, params) in {"mechanism_params": (cfg.mechanism, cfg.mechanism_params),
+                                "test_mechanism_params": cfg.test_masking()}.items():
+        import inspect
+        allowed = [p for p in inspect.signature(MECHANISMS[name]).parameters if p not in ("x", "rate", "generator")]
+        unknown = sorted(set(params) - set(allowed))
+        need(not unknown, f"{key}: {unknown} are not parameters of {name!r} (valid: {allowed})")
     need(len(cfg.methods) > 0, "methods: at least one method is needed")
     for name in cfg.methods:
         need(name in REGISTRY, f"methods: unknown method {name!r}; choose from {sorted(REGISTRY)}")
@@ -73,6 +90,28 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
     for name, table in cfg.method.items():
         need(name in REGISTRY, f"method.{name}: unknown method; choose from {sorted(REGISTRY)}")
         REGISTRY[name].validate_overrides(table)
+    _probe_masks(cfg)  # last: it assumes the rates and mechanism names are valid
+
+
+def _probe_masks(cfg: ExperimentConfig) -> None:
+    """Draw each mask the sweep will need on a small random batch of the dataset's image size, so
+    a parameter value no mask can meet (a block larger than the image, a MAR rate above the
+    pixels that may go missing) is a ConfigError before any run rather than a failure in each."""
+    import torch
+    from ..data.datasets import IMAGE_SHAPES
+    from ..missing import make_mask
+    shape = IMAGE_SHAPES.get(cfg.dataset)
+    if shape is None:
+        return
+    probe = torch.rand((64, *shape), generator=torch.Generator().manual_seed(0))
+    name, params = cfg.test_masking()
+    for key, mech, mparams, rates in (("mechanism", cfg.mechanism, cfg.mechanism_params, cfg.train_rates),
+                                      ("test_mechanism", name, params, [cfg.test_rate])):
+        for r in rates:
+            try:
+                make_mask(mech, probe, r, 0, **mparams)
+            except ValueError as exc:
+                raise ConfigError(f"{key}: {mech} {mparams or ''} at rate {r}: {exc}") from None
 
 
 def list_presets() -> list[str]:

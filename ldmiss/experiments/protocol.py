@@ -39,12 +39,13 @@ def reference_stats(dataset: str, n_ref: int, data_dir: str | None) -> FIDRefere
 
 
 def training_data(cfg: ExperimentConfig, rate: float, seed: int, data_dir=None):
-    """(x, obs_mask) for a seed: random subset (same for every rate) and a fixed MCAR mask."""
+    """(x, obs_mask) for a seed: random subset (same for every rate) and a fixed mask drawn by the
+    training mechanism (``mechanism`` with ``mechanism_params``)."""
     train = images(cfg.dataset, "train", data_dir)
     n = min(cfg.train_size, len(train))
     idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(stream_seed(seed, "subset")))[:n]
     x = train[idx]
-    m = make_mask(cfg.mechanism, x.shape, rate, stream_seed(seed, "train_mask", rate))
+    m = make_mask(cfg.mechanism, x, rate, stream_seed(seed, "train_mask", rate), **cfg.mechanism_params)
     return x, m
 
 
@@ -54,11 +55,13 @@ def _test_order(cfg: ExperimentConfig, seed: int, data_dir=None) -> torch.Tensor
 
 
 def test_data(cfg: ExperimentConfig, seed: int, data_dir=None):
-    """(x_true, obs_mask) for a seed: ``n_eval`` random test images with a fixed test mask."""
+    """(x_true, obs_mask) for a seed: ``n_eval`` random test images with a fixed test mask, drawn by
+    the test mechanism (``test_mechanism``, default: the training one, with its parameters)."""
     test = images(cfg.dataset, "test", data_dir)
     idx = _test_order(cfg, seed, data_dir)[:min(cfg.n_eval, len(test))]
     x = test[idx]
-    return x, make_mask(cfg.mechanism, x.shape, cfg.test_rate, stream_seed(seed, "test_mask"))
+    name, params = cfg.test_masking()
+    return x, make_mask(name, x, cfg.test_rate, stream_seed(seed, "test_mask"), **params)
 
 
 def held_out_real(cfg: ExperimentConfig, seed: int, data_dir=None) -> torch.Tensor:
