@@ -103,3 +103,11 @@ def test_mechanism_settings_are_checked_before_any_run():
     cfg.mechanism, cfg.mechanism_params, cfg.test_mechanism = "mcar", {}, "occlusion"
     with pytest.raises(ConfigError, match="test_mechanism"):
         validate_experiment(cfg)
+
+
+def test_report_names_the_masks():
+    from ldmiss.experiments.results import masking
+    assert masking({"mechanism": "mcar"}) == "MCAR masks (training and test)"
+    assert masking({"mechanism": "block", "mechanism_params": {"size": 7}}) == "block (size=7) masks (training and test)"
+    assert masking({"mechanism": "mcar", "test_mechanism": "half", "test_mechanism_params": {"side": "top"}}) == (
+        "training masks MCAR, test masks half (side=top)")

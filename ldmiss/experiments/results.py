@@ -82,4 +82,16 @@ def describe(rows: list[dict], sweep: dict) -> str:
     train_size = sorted({r["train_size"] for r in rows if r["train_size"]})
     return (f"preset `{sweep.get('name', '?')}`, N = {'/'.join(map(str, n_eval))} generated/imputed images against "
             f"{'/'.join(map(str, n_ref))} MNIST test images (FID reference), seeds {seeds}, "
-            f"{'/'.join(map(str, train_size))} training images, test missing rate {sweep.get('test_rate', '?')}")
+            f"{'/'.join(map(str, train_size))} training images, test missing rate {sweep.get('test_rate', '?')}, "
+            f"{masking(sweep)}")
+
+
+def masking(sweep: dict) -> str:
+    """How the masks were drawn, e.g. "MCAR masks" or "training masks block (size=7), test masks MCAR"."""
+    def name(mech, params):
+        args = ", ".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
+        return mech.upper() if mech in ("mcar", "mar", "mnar") and not args else f"{mech} ({args})" if args else mech
+    train = name(sweep.get("mechanism", "mcar"), sweep.get("mechanism_params"))
+    if not sweep.get("test_mechanism"):
+        return f"{train} masks (training and test)"
+    return f"training masks {train}, test masks {name(sweep['test_mechanism'], sweep.get('test_mechanism_params'))}"
