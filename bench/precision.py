@@ -18,7 +18,7 @@ from ldmiss.diffusion import VPSDE, SelfGuidance
 from ldmiss.experiments import load_preset
 from ldmiss.methods import LDMiss, PixelDDPM
 from ldmiss.methods.common import diffusion_loss, eps_score
-from ldmiss.nets.precision import in_precision
+from ldmiss.nets.precision import autocast, in_precision
 
 
 def per_call(fn, iters: int) -> float:
@@ -69,7 +69,7 @@ def main() -> None:
     rows = []
     for precision in ("fp32", "bf16"):
         def vae_loss(xb, mb, g):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with autocast(precision):
                 return ldm.vae.loss(xb, mb, vc.beta_kl, vc.iw_samples, g).float()
         prior_score = eps_score(ldm.prior.net, sde, pc.loss.prediction, precision)
         ddpm_score = eps_score(ddpm.net, sde, dc.loss.prediction, precision)

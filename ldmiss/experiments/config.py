@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +72,6 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
          f"test_mechanism: {cfg.test_mechanism!r} is not one of {sorted(MECHANISMS)} (or \"\" = the training one)")
     for key, (name, params) in {"mechanism_params": (cfg.mechanism, cfg.mechanism_params),
                                 "test_mechanism_params": cfg.test_masking()}.items():
-        import inspect
         allowed = [p for p in inspect.signature(MECHANISMS[name]).parameters if p not in ("x", "rate", "generator")]
         unknown = sorted(set(params) - set(allowed))
         need(not unknown, f"{key}: {unknown} are not parameters of {name!r} (valid: {allowed})")
