@@ -1,4 +1,4 @@
-"""The ``ldmiss`` command line: fetch-data, train, sample, impute, sweep, report, demo."""
+"""The ``ldmiss`` command line: fetch-data, train, sample, impute, compare-imputers, sweep, report, demo."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,8 @@ EPILOG = """examples:
   ldmiss train --method ldmiss --rate 0.5 --out models/ldmiss
   ldmiss sample models/ldmiss -n 64 --out samples.npy --png samples.png
   ldmiss impute models/ldmiss --input x.npy --out imputed.npz --draws 5 --png imputed.png
+  ldmiss impute models/ldmiss --input x.npy --out imputed.npz --mode dps --steps 200
+  ldmiss compare-imputers models/ldmiss --out cmp --nfe 50 100 -n 500   # every conditioner at equal NFE
   ldmiss sweep --preset cpu --jobs 2              # methods × rates × seeds, resumable
   ldmiss report runs/cpu                          # tables + figures 1–4
   ldmiss demo                                     # the quick sweep + report (default job)
@@ -81,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "uint8 0–255 or float in [0, 1], NaN = missing")
     p.add_argument("--mask", default=None, help=".npy obs_mask (1 = observed); .npz input may hold it as 'obs_mask'")
     p.add_argument("--draws", type=int, default=1, help="imputation draws; >1 also writes the per-pixel std (default: 1)")
-    p.add_argument("--mode", default=None, help="imputation mode for methods with several (e.g. ddpm: replacement|guidance)")
+    p.add_argument("--mode", default=None, help="imputation mode: for ldmiss, ddpm and diffputer any conditioner the model "
+                   "supports (guidance, dps, pigdm, daps, repaint, smc; pixel models also replacement); vae: encoder|map "
+                   "(default: the method's first)")
+    p.add_argument("--steps", type=int, default=None, help="steps of the conditioned solve (default: the model's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="inference option of the model, e.g. --set impute.dps.step_size=1.5 --set guidance.weight=2")
     p.add_argument("--out", required=True, help="output .npz (imputed = mean of draws, std, draws) or .npy (imputed)")
     p.add_argument("--png", default=None, help="also write a PNG grid: observed rows above imputed rows")
     _common(p)
@@ -109,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rerun finished runs whose stored settings differ from these (default: refuse, naming them)")
         _data_opt(p)
         _common(p, seed=False)
+
+    p = sub.add_parser("compare-imputers", help="every imputation function of a saved model at equal network "
+                       "evaluations: table and figure")
+    p.add_argument("model", help="model directory (ldmiss, ddpm or diffputer), e.g. results/cpu/ldmiss/rate0.50_seed0/model")
+    p.add_argument("--out", required=True, help="output folder (compare.csv, compare.md, compare.png, points/; resumable)")
+    p.add_argument("--preset", default="cpu", help="protocol the test images and mask come from (default: cpu)")
+    p.add_argument("--nfe", nargs="+", type=int, default=[50, 100, 200], help="budgets, network evaluations per image")
+    p.add_argument("--modes", nargs="+", default=None, help="conditioners (default: every one the model supports)")
+    p.add_argument("--draws", type=int, default=5, help="draws per image (default: 5)")
+    p.add_argument("-n", type=int, default=None, help="test images (default: the preset's n_eval)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="inference option, e.g. --set impute.daps.langevin_steps=20 (repeatable)")
+    _common(p)
 
     p = sub.add_parser("report", help="tables (CSV, Markdown) and figures 1–4 from a results directory")
     p.add_argument("run_dir", help="results directory of `ldmiss sweep`")
@@ -193,7 +213,11 @@ def _cmd_impute(args) -> int:
     method = load_method(args.model, device=args.device)
     x = _load_array(args.input, "x")
     mask = _load_array(args.mask) if args.mask else (_load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None)
-    res = method.impute(x, mask, draws=args.draws, mode=args.mode, seed=args.seed, progress=not args.quiet)
+    if args.set:
+        from .experiments.config import parse_set
+        method.set_inference_options(parse_set(args.set))
+    res = method.impute(x, mask, draws=args.draws, mode=args.mode, seed=args.seed, progress=not args.quiet,
+                        steps=args.steps)
     if args.out.endswith(".npy"):
         np.save(args.out, res.mean.astype(np.float32))
     else:
@@ -206,6 +230,17 @@ def _cmd_impute(args) -> int:
         shown = (xt * m + 0.5 * (1 - m)).numpy()[:8]
         save_grid(np.concatenate([shown, res.mean[:8]]), args.png, ncol=min(8, len(shown)))
     print(f"imputed {len(res.mean)} images ({args.draws} draw(s)) → {args.out}" + (f", {args.png}" if args.png else ""))
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .experiments.compare import compare_imputers
+    from .experiments.config import parse_set
+    rows = compare_imputers(args.model, args.out, preset=args.preset, seed=args.seed, budgets=args.nfe,
+                            modes=args.modes, draws=args.draws, n=args.n, overrides=parse_set(args.set),
+                            device=args.device, progress=not args.quiet)
+    print((Path(args.out) / "compare.md").read_text())
+    print(f"{len(rows)} points → {args.out}/compare.csv, compare.md, compare.png")
     return 0
 
 
@@ -260,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     from .inputs import InputError
     from .methods import ArtifactError
     handlers = {"fetch-data": _cmd_fetch, "train": _cmd_train, "sample": _cmd_sample, "impute": _cmd_impute,
+                "compare-imputers": _cmd_compare,
                 "sweep": _cmd_sweep, "demo": lambda a: _cmd_sweep(a, then_report=True), "report": _cmd_report}
     try:
         return handlers[args.command](args)

@@ -1,13 +1,15 @@
 """Shared fixtures: real MNIST (fetched/verified by the package's own chain) and tiny configs."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
 from ldmiss.data import load_mnist
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("LDMISS_TEST_THREADS", "2")))  # CI: 2 cores; 1 beside a busy machine
 
 TINY = {
     "ldmiss": {"vae": {"width": 8, "train": {"steps": 30, "batch_size": 32}},

@@ -50,21 +50,21 @@ def test_rerun_with_other_settings_is_refused_unless_forced(smoke_run, tmp_path,
     shutil.copytree(smoke_run, root)
     metrics = root / "mean" / "rate0.50_seed0" / "metrics.json"
     doc = json.loads(metrics.read_text())
-    assert doc["settings"]["draws"] == 1 and doc["settings_hash"] == store.settings_hash(doc["settings"])
+    assert doc["settings"]["draws"] == 2 and doc["settings_hash"] == store.settings_hash(doc["settings"])
     before = metrics.read_bytes()
     args = ["sweep", "--preset", "smoke", "--out", str(root), "--quiet", "--methods", "mean", "vae"]
-    assert main(args + ["--set", "draws=2", "--set", "method.vae.vae.map_steps=7"]) == 2
+    assert main(args + ["--set", "draws=3", "--set", "method.vae.vae.map_steps=7"]) == 2
     err = capsys.readouterr().err
-    assert "2 finished run(s)" in err and "mean/rate0.50_seed0: draws: 1 → 2" in err
+    assert "2 finished run(s)" in err and "mean/rate0.50_seed0: draws: 2 → 3" in err
     assert "config.vae.map_steps: 5 → 7" in err and "--force" in err
     assert metrics.read_bytes() == before  # nothing ran
     # a run stored before settings were recorded is compared through the fields it always kept
     del doc["settings"], doc["settings_hash"]
     metrics.write_text(json.dumps(doc))
     assert main(args[:-1]) == 0 and "0 run(s) done, 1 already finished" in capsys.readouterr().out
-    assert main(args[:-1] + ["--set", "draws=2", "--force"]) == 0
+    assert main(args[:-1] + ["--set", "draws=3", "--force"]) == 0
     assert "1 run(s) done, 0 already finished" in capsys.readouterr().out
-    assert json.loads(metrics.read_text())["settings"]["draws"] == 2
+    assert json.loads(metrics.read_text())["settings"]["draws"] == 3
 
 
 def test_report_tables_and_figures(smoke_run, capsys):
@@ -81,10 +81,13 @@ def test_report_tables_and_figures(smoke_run, capsys):
     rows = list(csvlib.DictReader((smoke_run / "runs.csv").read_text().splitlines()))
     assert len(rows) == 7  # ldmiss, ddpm×2, diffputer, mean, vae×2
     for col in ("sample_fid", "impute_mse", "floor_fid", "floor_is", "floor_mse", "target_fid", "target_is",
-                "impute_mse_mean"):
+                "impute_mse_mean", "impute_coverage90", "impute_crps", "impute_nfe"):
         assert col in rows[0], col
+    assert "Coverage of the true missing pixels" in out and "CRPS" in out
+    assert all(0 <= float(r["impute_coverage90"]) <= 1 and float(r["impute_crps"]) > 0 for r in rows)
     ldm = next(r for r in rows if r["method"] == "ldmiss")
     assert all(ldm[c] != "" for c in ("floor_fid", "floor_mse", "target_fid", "prior_gap", "memorization_ratio"))
+    assert float(ldm["impute_nfe"]) == 5  # the smoke sampler's 5 guided steps
     assert float(ldm["prior_gap"]) == pytest.approx(float(ldm["sample_fid"]) / float(ldm["target_fid"]), rel=1e-6)
     mean_row = next(r for r in rows if r["method"] == "mean")
     assert mean_row["floor_fid"] == "" and mean_row["metric_floor_fid"] != ""
@@ -211,3 +214,38 @@ def test_stale_claims_and_staging_are_taken_over_live_ones_are_not(tmp_path):
         p.mkdir()
     assert store.clean_stale(tmp_path) == [dead]
     assert live.exists() and foreign.exists()
+
+
+def test_compare_imputers_writes_a_table_per_budget_and_resumes(smoke_run, tmp_path, capsys):
+    model = smoke_run / "ldmiss" / "rate0.50_seed0" / "model"
+    args = ["compare-imputers", str(model), "--out", str(tmp_path / "cmp"), "--preset", "smoke", "--nfe", "4", "8",
+            "--modes", "guidance", "dps", "smc", "--draws", "2", "-n", "16", "--quiet", "--device", "cpu",
+            "--set", "impute.smc.particles=2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| guidance | 4 |" in out and "| smc | 8 | 4 |" in out  # smc: 2 particles × 4 steps = 8 NFE
+    import csv as csvlib
+    rows = list(csvlib.DictReader((tmp_path / "cmp" / "compare.csv").read_text().splitlines()))
+    assert len(rows) == 6 and all(float(r["nfe"]) == float(r["nfe_budget"]) for r in rows)
+    assert all(0 <= float(r["coverage90"]) <= 1 and float(r["crps"]) > 0 for r in rows)
+    assert (tmp_path / "cmp" / "compare.png").is_file()
+    stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cmp" / "points").iterdir()}
+    assert main(args) == 0  # resumes: no point recomputed
+    assert stamp == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cmp" / "points").iterdir()}
+    assert "NFE" not in capsys.readouterr().err
+
+
+def test_impute_command_takes_a_conditioner_and_inference_options(smoke_run, tmp_path, small_batch, capsys):
+    x, m = small_batch
+    np.save(tmp_path / "x.npy", (x[:4] * m[:4]).numpy())
+    np.save(tmp_path / "m.npy", m[:4].numpy())
+    model = str(smoke_run / "ldmiss" / "rate0.50_seed0" / "model")
+    base = ["impute", model, "--input", str(tmp_path / "x.npy"), "--mask", str(tmp_path / "m.npy"), "--quiet",
+            "--device", "cpu"]
+    assert main(base + ["--out", str(tmp_path / "a.npy"), "--mode", "daps", "--steps", "2",
+                        "--set", "impute.daps.langevin_steps=3"]) == 0
+    assert np.load(tmp_path / "a.npy").shape == (4, 1, 28, 28)
+    assert main(base + ["--out", str(tmp_path / "b.npy"), "--set", "prior.net.width=3"]) == 2  # would not match the weights
+    assert "not an inference option" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "c.npy"), "--mode", "replacement"]) == 2
+    assert "unknown imputation mode" in capsys.readouterr().err

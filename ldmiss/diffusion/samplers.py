@@ -1,9 +1,13 @@
-"""Reverse-time samplers for the VP-SDE.
+"""Reverse-time samplers for the VP-SDE (one function per solver step, k-diffusion style).
 
-Every sampler takes the same arguments: a ``score_fn(x, t)`` (plain, or a guidance wrapper from
-:mod:`ldmiss.diffusion.guidance` that adds the conditional term), the SDE, the starting noise, the
-number of steps, a generator, an optional ``project(x, t)`` applied after each step (replacement
-imputation), RePaint ``resample_jumps``, and a ``progress`` callback called once per step.
+Every step function has one signature, ``step(score_fn, sde, x, t, s, generator, last) -> (x_s, x̂₀)``:
+it moves x from time t down to s < t and also returns the denoised estimate x̂₀ = E[x₀ | x_t]
+(Tweedie) it used, so a conditioner can work on x̂₀ without another network evaluation. The time
+grid is explicit (a decreasing tensor of steps + 1 times) or named (:meth:`VPSDE.time_grid`).
+
+:func:`sample` is the plain loop: a ``score_fn(x, t)`` (unconditional, or a guided score from
+:mod:`ldmiss.diffusion.conditioners`), an optional ``project(x, t)`` applied after each step
+(pixel replacement), RePaint ``resample_jumps``, a ``progress`` counter and a ``callback(i, x, x̂₀)``.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from .sde import VPSDE
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Project = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Callback = Callable[[int, torch.Tensor, torch.Tensor], None]
 
 
 def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -23,60 +28,94 @@ def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Ten
     return torch.randn(x.shape, generator=generator, device=generator.device).to(x.device)
 
 
+def times(x: torch.Tensor, t) -> torch.Tensor:
+    """A per-sample time vector (N,) for scalar time ``t``."""
+    return torch.full((x.shape[0],), float(t), device=x.device)
+
+
 def _em_step(score_fn, sde, x, t, s, generator, last):
     """Euler–Maruyama step of dx = [−½βx − β∇log p]dt + √β dw̄ from t down to s."""
-    tv = torch.full((x.shape[0],), float(t), device=x.device)
+    tv = times(x, t)
     beta, dt = float(sde.beta(t)), float(t - s)
-    mean = x + (0.5 * beta * x + beta * score_fn(x, tv)) * dt
-    return mean if last else mean + (beta * dt) ** 0.5 * _randn_like(x, generator)
+    score = score_fn(x, tv)
+    mean = x + (0.5 * beta * x + beta * score) * dt
+    x0 = sde.tweedie(x, score, tv)
+    return (mean if last else mean + (beta * dt) ** 0.5 * _randn_like(x, generator)), x0
 
 
-def _ancestral_step(score_fn, sde, x, t, s, generator, last):
-    """Exact Gaussian posterior q(x_s | x_t, x̂₀) with x̂₀ from Tweedie (DDPM ancestral sampling)."""
-    tv = torch.full((x.shape[0],), float(t), device=x.device)
-    x0 = sde.tweedie(x, score_fn(x, tv), tv)
+def ancestral_moments(sde: VPSDE, x: torch.Tensor, x0: torch.Tensor, t, s) -> tuple[torch.Tensor, float]:
+    """Mean and variance of the Gaussian q(x_s | x_t, x₀) (the DDPM posterior), for s < t."""
     a_t, a_s = float(sde.alpha(t)), float(sde.alpha(s))
     var_t, var_s = 1.0 - a_t**2, 1.0 - a_s**2
     a_ts = a_t / a_s
     var_ts = var_t - a_ts**2 * var_s
     mean = (a_ts * var_s / var_t) * x + (a_s * var_ts / var_t) * x0
+    return mean, var_ts * var_s / var_t
+
+
+def _ancestral_step(score_fn, sde, x, t, s, generator, last):
+    """Exact Gaussian posterior q(x_s | x_t, x̂₀) with x̂₀ from Tweedie (DDPM ancestral sampling)."""
+    x0 = sde.tweedie(x, score_fn(x, times(x, t)), times(x, t))
     if last:
-        return x0
-    return mean + (var_ts * var_s / var_t) ** 0.5 * _randn_like(x, generator)
+        return x0, x0
+    mean, var = ancestral_moments(sde, x, x0, t, s)
+    return mean + var**0.5 * _randn_like(x, generator), x0
 
 
-STEPPERS = {"em": _em_step, "ancestral": _ancestral_step}
+def _ode_step(score_fn, sde, x, t, s, generator, last):
+    """Deterministic DDIM step (η = 0): an exact first-order solver of the probability-flow ODE in
+    (x/α, σ/α) coordinates (Song et al. 2021, DDIM; Lu et al. 2022 DPM-Solver-1)."""
+    tv = times(x, t)
+    x0 = sde.tweedie(x, score_fn(x, tv), tv)
+    if last:
+        return x0, x0
+    a_t, s_t = float(sde.alpha(t)), float(sde.sigma(t))
+    a_s, s_s = float(sde.alpha(s)), float(sde.sigma(s))
+    eps = (x - a_t * x0) / s_t
+    return a_s * x0 + s_s * eps, x0
+
+
+STEPPERS = {"em": _em_step, "ancestral": _ancestral_step, "ode": _ode_step}
+
+
+def resolve_grid(sde: VPSDE, steps: int, grid: str | torch.Tensor = "linear") -> torch.Tensor:
+    """A named grid of :meth:`VPSDE.time_grid`, or check an explicit decreasing one."""
+    if isinstance(grid, str):
+        return sde.time_grid(steps, kind=grid)
+    if len(grid) != steps + 1:
+        raise ValueError(f"an explicit time grid needs steps + 1 = {steps + 1} times, got {len(grid)}")
+    return grid
+
+
+def get_stepper(method: str):
+    if method not in STEPPERS:
+        raise ValueError(f"unknown sampler {method!r}; choose from {sorted(STEPPERS)}")
+    return STEPPERS[method]
 
 
 def sample(score_fn: ScoreFn, sde: VPSDE, x_T: torch.Tensor, steps: int, *, method: str = "em",
            generator: torch.Generator | None = None, project: Project | None = None,
            resample_jumps: int = 1, progress: Callable[[int], None] | None = None,
-           grid: str | torch.Tensor = "linear") -> torch.Tensor:
-    """Integrate the reverse SDE from x_T ~ N(0, I) at t = 1 down to t = ε and return x_ε.
-
-    ``grid`` is a named time grid of :meth:`VPSDE.time_grid` or an explicit decreasing tensor of
-    ``steps + 1`` times."""
-    if method not in STEPPERS:
-        raise ValueError(f"unknown sampler {method!r}; choose from {sorted(STEPPERS)}")
+           grid: str | torch.Tensor = "linear", callback: Callback | None = None) -> torch.Tensor:
+    """Integrate the reverse SDE (or ODE, ``method="ode"``) from x_T at t = 1 down to t = ε."""
+    step = get_stepper(method)
     if resample_jumps < 1:
         raise ValueError("resample_jumps must be ≥ 1")
-    step = STEPPERS[method]
-    if isinstance(grid, str):
-        grid = sde.time_grid(steps, kind=grid)
-    elif len(grid) != steps + 1:
-        raise ValueError(f"an explicit time grid needs steps + 1 = {steps + 1} times, got {len(grid)}")
+    grid = resolve_grid(sde, steps, grid)
     x = x_T
     for i in range(steps):
         t, s = grid[i], grid[i + 1]
         last = i == steps - 1
-        for j in range(resample_jumps):
-            x_s = step(score_fn, sde, x, t, s, generator, last)
+        for j in range(1 if last else resample_jumps):  # the last step is never resampled
+            x_s, x0 = step(score_fn, sde, x, t, s, generator, last)
             if project is not None:
                 x_s = project(x_s, s)
             if j < resample_jumps - 1 and not last:
                 x = sde.renoise(x_s, float(s), float(t), _randn_like(x_s, generator))
             else:
                 x = x_s
+        if callback is not None:
+            callback(i, x, x0)
         if progress is not None:
             progress(1)
     return x.detach()

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..metrics import FIDReference, inception_score, memorization_ratio, missing_mse
+from ..metrics import FIDReference, coverage, crps, inception_score, memorization_ratio, missing_mse
 from ..methods.base import Method
 from ..missing import apply_mask
 from .config import ExperimentConfig
@@ -107,10 +107,24 @@ def prior_target(ctx: RunContext) -> dict | None:
     return ctx.quality(ctx.method.reconstruct(apply_mask(x, m).numpy(), m.numpy()))
 
 
+COVERAGE_LEVEL = 0.9
+
+
+def imputation_quality(draws: np.ndarray, mean: np.ndarray, x_test, m_test) -> dict:
+    """What D draws say beyond the first: MSE of their mean and, for D ≥ 2, the coverage of the
+    central 90% interval and the CRPS on missing pixels (metrics/uncertainty.py). A deterministic
+    imputer's D identical draws score coverage ≈ 0 and CRPS = its mean absolute error, as they should."""
+    out = {"mse_mean": missing_mse(mean, x_test, m_test)}
+    if draws is not None and len(draws) >= 2:
+        out.update(coverage90=coverage(draws, x_test, m_test, COVERAGE_LEVEL), crps=crps(draws, x_test, m_test))
+    return out
+
+
 @metric("impute")
 def imputation(ctx: RunContext) -> dict:
-    """Per mode: single-draw MSE (``mse``), MSE of the mean of ``draws`` draws (``mse_mean``), and
-    FID/IS of the single draws (a posterior mean is blurred by construction, so it is not scored)."""
+    """Per mode: single-draw MSE (``mse``), FID/IS of the single draws (a posterior mean is blurred by
+    construction, so it is not scored), MSE of the mean of ``draws`` draws (``mse_mean``), coverage
+    and CRPS when draws ≥ 2, and the network evaluations per image of one draw (``nfe``)."""
     out = {}
     x_obs = apply_mask(ctx.x_test, ctx.m_test)
     for mode in ctx.method.impute_modes:
@@ -120,7 +134,10 @@ def imputation(ctx: RunContext) -> dict:
         ctx.timings[f"impute_{mode}_seconds"] = time.perf_counter() - t0
         single = result.draws[0] if result.draws is not None else result.mean
         out[mode] = {**ctx.quality(single), "mse": missing_mse(single, ctx.x_test, ctx.m_test),
-                     "mse_mean": missing_mse(result.mean, ctx.x_test, ctx.m_test), "draws": ctx.cfg.draws}
+                     **imputation_quality(result.draws, result.mean, ctx.x_test, ctx.m_test), "draws": ctx.cfg.draws}
+        cost = ctx.method.meta.get("impute_cost", {}).get(mode)
+        if cost is not None:
+            out[mode]["nfe"] = cost["nfe"]
         ctx.examples[f"impute_{mode}"] = single[:ctx.cfg.grid]
     return out
 

@@ -78,6 +78,10 @@ def tables_markdown(rows: list[dict], sweep: dict) -> str:
              "MSE on missing pixels, one draw ↓", "", t(rows, "impute_mse", 4, (("floor_mse", True),)), "",
              *([f"MSE on missing pixels, mean of {_draws_text(rows)} draws ↓", "", t(rows, "impute_mse_mean", 4), ""]
                if any((r.get("draws") or 1) > 1 for r in rows) else []),
+             *(["Coverage of the true missing pixels by the draws' central 90% interval (nominal 0.90; "
+                f"few draws make the interval narrow) ↑ to 0.90", "", t(rows, "impute_coverage90", 3), "",
+                "CRPS on missing pixels ↓", "", t(rows, "impute_crps", 4), ""]
+               if any(r.get("impute_coverage90") is not None for r in rows) else []),
              "FID of imputed images (one draw) ↓", "",
              t(rows, "impute_fid", 2, (("floor_fid", True), ("metric_floor_fid", False))), "",
              "IS of imputed images (one draw) ↑", "",

@@ -12,7 +12,8 @@ import numpy as np
 COLUMNS = ["preset", "method", "train_rate", "seed", "train_size", "n_eval", "n_ref", "sample_fid", "sample_is",
            "impute_mse", "impute_fid", "impute_is", "fit_seconds", "sample_seconds", "impute_seconds",
            "floor_fid", "floor_is", "floor_mse", "target_fid", "target_is", "prior_gap", "metric_floor_fid",
-           "metric_floor_is", "memorization_ratio", "impute_mse_mean", "draws"]
+           "metric_floor_is", "memorization_ratio", "impute_mse_mean", "draws", "impute_coverage90", "impute_crps",
+           "impute_nfe"]
 
 # Columns that belong to the run, not to an imputation mode: aggregated once per run.
 RUN_KEYS = ("sample_fid", "sample_is", "sample_seconds", "fit_seconds", "floor_fid", "floor_is", "floor_mse",
@@ -37,6 +38,7 @@ def rows_from_runs(runs: list[dict]) -> list[dict]:
                 "sample_fid": met.get("sample", {}).get("fid"), "sample_is": met.get("sample", {}).get("is"),
                 "impute_mse": imp.get("mse"), "impute_fid": imp.get("fid"), "impute_is": imp.get("is"),
                 "impute_mse_mean": imp.get("mse_mean"), "draws": imp.get("draws", run.get("draws")),
+                "impute_coverage90": imp.get("coverage90"), "impute_crps": imp.get("crps"), "impute_nfe": imp.get("nfe"),
                 "fit_seconds": tim.get("fit_seconds"), "sample_seconds": tim.get("sample_seconds"),
                 "impute_seconds": tim.get(f"impute_{mode}_seconds"),
                 "floor_fid": rec.get("fid"), "floor_is": rec.get("is"), "floor_mse": rec.get("mse"),

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
-from ..config import from_dict, merge, to_dict
+from ..config import ConfigError, from_dict, merge, to_dict
 from ..device import generator as make_generator, resolve_device
 from ..nets import check_net_options
 from ..inputs import InputError, prepare_images, warn_if_unobserved
@@ -48,6 +48,13 @@ class Imputation:
     mean: np.ndarray
     draws: np.ndarray | None = None
     std: np.ndarray | None = None
+
+    def interval(self, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pixel central ``level`` interval (lo, hi) over the draws (needs draws ≥ 2)."""
+        if self.draws is None:
+            raise ValueError("an interval needs multiple imputation: impute(..., draws=D) with D ≥ 2")
+        from ..metrics.uncertainty import central_interval
+        return central_interval(self.draws, level)
 
 
 REGISTRY: dict[str, type["Method"]] = {}
@@ -76,7 +83,7 @@ class Method:
     name: ClassVar[str]
     config_cls: ClassVar[type]
     generative: ClassVar[bool] = True
-    impute_modes: ClassVar[tuple[str, ...]] = ("default",)
+    impute_modes: ClassVar[tuple[str, ...]] = ("default",)  # what the sweep evaluates; see supported_modes()
     relative_cost: ClassVar[int] = 1  # scheduling hint for parallel sweeps (longest first)
     autoencoder: ClassVar[bool] = False  # has ``reconstruct`` (decode ∘ encode), see vae_ops.Autoencoded
     stochastic: ClassVar[bool] = True  # False: every imputation draw is the same, so it is computed once
@@ -102,6 +109,28 @@ class Method:
     def validate_overrides(cls, overrides: dict) -> None:
         """Raise ConfigError unless ``overrides`` make a usable config for this method."""
         cls.check_config(merge(cls.config_cls(), overrides, cls.name))
+
+    INFERENCE_OPTIONS: ClassVar[tuple[str, ...]] = ("guidance", "impute", "resample_jumps", "sampler", "prior.sampler")
+
+    def set_inference_options(self, overrides: dict) -> "Method":
+        """Change how a fitted model samples and imputes (``guidance.*``, ``impute.<conditioner>.*``,
+        ``resample_jumps``, the samplers), checked like any config; options that shape the networks
+        or their training are refused, since they would not match the weights."""
+        def leaves(d, prefix=""):
+            for k, v in d.items():
+                path = f"{prefix}{k}"
+                yield from (leaves(v, path + ".") if isinstance(v, dict) else [path])
+        for path in leaves(overrides):
+            if not any(path == p or path.startswith(p + ".") for p in self.INFERENCE_OPTIONS):
+                raise ConfigError(f"{self.name}: {path!r} is not an inference option of a fitted model; "
+                                  f"allowed: {', '.join(p + '.*' for p in self.INFERENCE_OPTIONS)}")
+        self.config = merge(self.config, overrides, self.name)
+        self.check_config(self.config)
+        return self
+
+    def supported_modes(self) -> tuple[str, ...]:
+        """Every imputation mode ``impute`` accepts (diffusion methods: every conditioner that fits)."""
+        return tuple(self.impute_modes)
 
     def _train_options(self, stage: str) -> dict:
         """``train()``'s checkpoint options for one training stage of this fit (none without a dir)."""
@@ -197,18 +226,28 @@ class Method:
         return out.clamp(0, 1).cpu().numpy()
 
     def impute(self, x, obs_mask=None, *, draws: int = 1, mode: str | None = None, seed: int = 0,
-               progress: bool = True) -> Imputation:
+               progress: bool = True, steps: int | None = None) -> Imputation:
         """Fill missing pixels; observed pixels are returned unchanged.
 
         ``draws`` > 1 gives multiple imputation: ``mean`` is the posterior-mean estimate and ``std``
-        the per-pixel spread. Images with no observed pixel are imputed from the prior (warning).
+        the per-pixel spread (``interval(level)`` its central intervals). ``mode``: one of
+        :meth:`supported_modes` (for the diffusion methods, any conditioner of
+        :mod:`ldmiss.diffusion.conditioners`); ``steps`` overrides its number of steps (cost ∝ steps).
+        Images with no observed pixel are imputed from the prior (warning).
         """
         self._check_fitted()
         mode = mode or self.impute_modes[0]
-        if mode not in self.impute_modes:
-            raise ValueError(f"{self.name}: unknown imputation mode {mode!r}; choose from {self.impute_modes}")
+        if mode not in self.supported_modes():
+            raise ValueError(f"{self.name}: unknown imputation mode {mode!r}; choose from {list(self.supported_modes())}")
         if int(draws) < 1:
             raise InputError(f"draws must be ≥ 1, got {draws}")
+        hook_options = {}
+        if steps is not None:
+            if not hasattr(self, "impute_cost"):
+                raise InputError(f"{self.name}: steps applies to the diffusion methods only")
+            if int(steps) < 1:
+                raise InputError(f"steps must be ≥ 1, got {steps}")
+            hook_options["steps"] = int(steps)
         xt, m = prepare_images(x, obs_mask, image_shape=self.image_shape,
                                fill_value=getattr(self.config, "fill_value", 0.0))
         warn_if_unobserved(m)
@@ -216,7 +255,7 @@ class Method:
         outs = []
         with torch.no_grad():  # guidance re-enables gradients for its own step only
             for _ in range(int(draws) if self.stochastic else 1):
-                xhat = self._impute(xt, m, mode, gen, progress).clamp(0, 1).cpu()
+                xhat = self._impute(xt, m, mode, gen, progress, **hook_options).clamp(0, 1).cpu()
                 outs.append(m * xt + (1 - m) * xhat)
             if not self.stochastic:
                 outs = outs * int(draws)  # the same draw, D times: std 0, as it would be computed

@@ -45,3 +45,15 @@ def diffusion_loss(net: torch.nn.Module, sde, loss_cfg, masked: bool = False, pr
     if masked:
         return lambda xb, mb, g: dsm_loss(f, sde, xb, mb, g, **opts)
     return lambda xb, g: dsm_loss(f, sde, xb, None, g, **opts)
+
+
+def batched(fn: Callable, x: torch.Tensor, obs_mask: torch.Tensor, batch_size: int, device, desc: str,
+            progress: bool, units_per_batch: int = 1) -> torch.Tensor:
+    """``fn(x_batch, mask_batch, tick)`` over batches on ``device``, one progress bar for all of them
+    (``tick(k)`` advances it; each batch is ``units_per_batch`` units), results concatenated on the CPU."""
+    slices = list(batch_slices(len(x), batch_size))
+    bar = progress_bar(len(slices) * units_per_batch, desc, progress)
+    try:
+        return torch.cat([fn(x[s].to(device), obs_mask[s].to(device), bar.update).cpu() for s in slices])
+    finally:
+        bar.close()

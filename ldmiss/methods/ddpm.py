@@ -1,8 +1,9 @@
 """Pixel-space DDPM trained with the MissDiff masked loss (docs/method.md).
 
 The network sees zero-imputed images (in [−1, 1] model space the fill 0.0 becomes −1) but the loss
-only scores observed pixels. Imputation by ``replacement`` (observed pixels re-noised into x_t each
-step; optional RePaint resampling) or ``guidance`` (the LDMiss self-guidance recipe with D = identity).
+only scores observed pixels. Imputation by any conditioner (methods/conditioned.py); the sweep
+evaluates ``replacement`` (observed pixels re-noised into x_t each step; optional RePaint
+resampling) and ``guidance`` (the LDMiss self-guidance recipe with D = the map to pixels).
 """
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import constrain, GuidanceConfig, LossConfig, SamplerConfig, SDEConfig, TrainConfig, to_dict
-from ..diffusion import VPSDE, Replacement, SelfGuidance, sample
+from ..diffusion import VPSDE, ConditionerConfigs, Observation, Prior, sample
 from ..nets import build_eps_net
 from ..nets.precision import PRECISIONS
 from ..training import train
 from .base import Method, register
+from .conditioned import Conditioned
 from .common import batch_slices, diffusion_loss, eps_score, progress_bar, to_model_space, to_pixel_space
 
 
@@ -32,17 +34,19 @@ class PixelDiffusionConfig:
     resample_jumps: int = 1  # RePaint resampling for replacement imputation (1 = none)
     precision: str = "fp32"  # "fp32", "bf16" (autocast) or "tf32" for the ε-network (nets/precision.py)
     compile: bool = False  # torch.compile the ε-network
+    impute: ConditionerConfigs = field(default_factory=ConditionerConfigs)  # conditioners' knobs (guidance: above)
 
 
 constrain("PixelDiffusionConfig", resample_jumps=("range", 1, None), precision=("choices", PRECISIONS))
 
 
 @register
-class PixelDDPM(Method):
+class PixelDDPM(Conditioned, Method):
     name = "ddpm"
     config_cls = PixelDiffusionConfig
     relative_cost = 3
-    impute_modes = ("replacement", "guidance")
+    impute_modes = ("replacement", "guidance")  # evaluated by the sweep; supported_modes() has every conditioner
+    elementwise = True
 
     def _build(self, image_shape):
         self.net = build_eps_net(self.config.eps_net, image_shape, **self.config.net).to(self.device)
@@ -67,36 +71,29 @@ class PixelDDPM(Method):
     def _score(self):
         return eps_score(self.net, self.sde, self.config.loss.prediction, self.config.precision, self.config.compile)
 
-    def _run(self, n, generator, bar, score, project=None, jumps=1):
-        cfg = self.config.sampler
-        noise = torch.randn((n, *self.image_shape), generator=generator, device=generator.device).to(self.device)
-        x = sample(score, self.sde, noise, cfg.steps, method=cfg.method, generator=generator, project=project,
-                   resample_jumps=jumps, progress=bar.update, grid=cfg.grid)
-        return to_pixel_space(x).cpu()
-
     def _sample(self, n, generator, progress):
-        cfg = self.config.sampler
+        cfg, prior = self.config.sampler, self._diffusion_prior()
         slices = list(batch_slices(n, cfg.batch_size))
         bar = progress_bar(len(slices) * cfg.steps, f"{self.name} sample", progress)
-        out = [self._run(s.stop - s.start, generator, bar, self._score()) for s in slices]
+        out = [to_pixel_space(sample(prior.score, self.sde, prior.noise(s.stop - s.start, generator), cfg.steps,
+                                     method=cfg.method, generator=generator, progress=bar.update, grid=cfg.grid)).cpu()
+               for s in slices]
         bar.close()
         return torch.cat(out)
 
-    def _impute(self, x, obs_mask, mode, generator, progress):
-        cfg = self.config.sampler
-        slices = list(batch_slices(len(x), cfg.batch_size))
-        jumps = self.config.resample_jumps if mode == "replacement" else 1
-        bar = progress_bar(len(slices) * cfg.steps, f"{self.name} impute ({mode})", progress)
-        score, out = self._score(), []
-        for s in slices:
-            xo, m = x[s].to(self.device), obs_mask[s].to(self.device)
-            if mode == "replacement":
-                project = Replacement(self.sde, to_model_space(xo), m, generator)
-                out.append(self._run(len(xo), generator, bar, score, project, jumps))
-            else:
-                g = self.config.guidance
-                guided = SelfGuidance(score, self.sde, to_pixel_space, xo, m, g.weight, g.norm_match,
-                                      g.grad_through_score)
-                out.append(self._run(len(xo), generator, bar, guided))
-        bar.close()
-        return torch.cat(out)
+    # ---- conditioning (methods/conditioned.py): the diffusion space is pixel space in [−1, 1] ----
+    def _diffusion_prior(self) -> Prior:
+        c = self.config.sampler
+        return Prior(self._score(), self.sde, self.image_shape, c.method, c.grid, self.device)
+
+    def _observation(self, x_obs, obs_mask) -> Observation:
+        return Observation(x_obs, obs_mask, to_pixel_space, to_model_space, elementwise=True)
+
+    def _to_pixels(self, x):
+        return to_pixel_space(x)
+
+    def _impute_steps(self) -> int:
+        return self.config.sampler.steps
+
+    def _impute_batch_size(self) -> int:
+        return self.config.sampler.batch_size

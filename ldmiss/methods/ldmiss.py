@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import GuidanceConfig
-from ..diffusion import SelfGuidance
+from ..diffusion import ConditionerConfigs, Observation, Prior
 from .base import Method, register
 from .common import batch_slices, progress_bar
+from .conditioned import Conditioned
 from .latent_prior import LatentPrior, LatentPriorConfig
 from .vae_ops import Autoencoded, VAEConfig, build_vae, decode_latents, encode_means, fit_vae
 
@@ -19,15 +20,17 @@ class LDMissConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
     prior: LatentPriorConfig = field(default_factory=LatentPriorConfig)
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    impute: ConditionerConfigs = field(default_factory=ConditionerConfigs)  # the other conditioners' knobs
 
 
 @register
-class LDMiss(Autoencoded, Method):
+class LDMiss(Autoencoded, Conditioned, Method):
     """Latent diffusion for missing data.
 
     >>> model = LDMiss().fit(x_incomplete)           # NaN = missing (or pass obs_mask)
     >>> samples = model.sample(16)
     >>> result = model.impute(x_test, obs_mask, draws=5)   # result.mean, result.std
+    >>> model.impute(x_test, obs_mask, mode="dps")        # any of model.supported_modes()
     """
 
     name = "ldmiss"
@@ -66,18 +69,24 @@ class LDMiss(Autoencoded, Method):
         bar.close()
         return decode_latents(self.vae, z, self.device, c.batch_size)
 
-    def _impute(self, x, obs_mask, mode, generator, progress):
-        g, prior = self.config.guidance, self.prior
-        slices = list(batch_slices(len(x), prior.cfg.sampler.batch_size))
-        steps = g.steps or prior.cfg.sampler.steps
-        bar = progress_bar(len(slices) * steps, "ldmiss impute", progress)
-        out = []
-        for s in slices:
-            xo, m = x[s].to(self.device), obs_mask[s].to(self.device)
-            guided = SelfGuidance(prior.score(), prior.sde, self.decode, xo, m, g.weight, g.norm_match,
-                                  g.grad_through_score)
-            u = prior.run(guided, len(xo), generator, bar.update, steps)
-            with torch.no_grad():
-                out.append(self.decode(u).cpu())
-        bar.close()
-        return torch.cat(out)
+    # ---- conditioning (methods/conditioned.py): the prior lives in the normalised latent space ----
+    def _diffusion_prior(self) -> Prior:
+        c = self.prior.cfg.sampler
+        return Prior(self.prior.score(), self.prior.sde, self.latent_shape, c.method, c.grid, self.device)
+
+    def _observation(self, x_obs, obs_mask) -> Observation:
+        return Observation(x_obs, obs_mask, self.decode, self.encode_complete)
+
+    def encode_complete(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Complete images → normalised latents (encoder mean), for conditioners that re-encode."""
+        with torch.no_grad():
+            return self.prior.normalizer.normalize(self.vae.encode(pixels, torch.ones_like(pixels))[0])
+
+    def _to_pixels(self, u):
+        return self.decode(u)
+
+    def _impute_steps(self) -> int:
+        return self.config.guidance.steps or self.prior.cfg.sampler.steps
+
+    def _impute_batch_size(self) -> int:
+        return self.prior.cfg.sampler.batch_size

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .base import Method, register
-from .common import batch_slices, progress_bar
+from .common import batched
 from .vae_ops import Autoencoded, VAEConfig, build_vae, encode_means, fit_vae, map_latents
 
 
@@ -73,16 +73,14 @@ class VAEImputer(Autoencoded, Method):
 
     def _impute(self, x, obs_mask, mode, generator, progress):
         cfg = self.config.vae
-        slices = list(batch_slices(len(x), self.config.batch_size))
-        bar = progress_bar(len(slices), f"vae impute ({mode})", progress and mode == "map")
-        out = []
-        for s in slices:
-            xo, m = x[s].to(self.device), obs_mask[s].to(self.device)
+
+        def one_batch(xo, m, tick):
             z = encode_means(self.vae, xo, m, self.device)
             if mode == "map":
                 z = map_latents(self.vae, xo, m, z.to(self.device), cfg.map_steps, cfg.map_lr)
+            tick(1)
             with torch.no_grad():
-                out.append(self.vae.decode(z.to(self.device)).cpu())
-            bar.update(1)
-        bar.close()
-        return torch.cat(out)
+                return self.vae.decode(z.to(self.device))
+
+        return batched(one_batch, x, obs_mask, self.config.batch_size, self.device, f"vae impute ({mode})",
+                       progress and mode == "map")

@@ -1,10 +1,9 @@
-"""Conditioning an unconditional diffusion model on observed pixels.
+"""``guidance`` — LDMiss self-guidance (docs/method.md §5).
 
-- :class:`SelfGuidance` (LDMiss §5): ∇log p_t(x_t | x_obs) ≈ s_u + w·g with
-  g = −∇_{x_t}‖m⊙(x_obs − D(x̂₀(x_t)))‖², x̂₀ from Tweedie, D a decoder (identity in pixel space),
-  and g rescaled per sample to ‖s_u‖ so guidance has equal strength at every step.
-- :class:`Replacement`: after each step, observed pixels of x_t are overwritten by a forward-noised
-  copy of the observation (pixel space only — latent space has no notion of missing dimensions).
+∇log p_t(x_t | x_obs) ≈ s_u + w·g with g = −∇_{x_t}‖m ⊙ (x_obs − D(x̂₀(x_t)))‖², x̂₀ from Tweedie,
+D the decoder (the affine map to pixels for a pixel prior), and g rescaled per sample to ‖s_u‖ so
+the guidance has equal strength at every step. The guided score then drives the prior's own
+sampler (``Prior.method``) on its time grid. One network evaluation and one backward pass per step.
 """
 from __future__ import annotations
 
@@ -13,12 +12,10 @@ from typing import Callable
 
 import torch
 
-from .samplers import _randn_like
-from .sde import VPSDE, _bcast
-
-
-def _per_sample_norm(v: torch.Tensor) -> torch.Tensor:
-    return v.flatten(1).norm(dim=1)
+from ...config import GuidanceConfig
+from ..samplers import sample
+from ..sde import VPSDE, _bcast
+from .base import Observation, Prior, per_sample_norm, register_conditioner
 
 
 @dataclass
@@ -54,8 +51,8 @@ class SelfGuidance:
             (grad,) = torch.autograd.grad(loss, x)
         g, s_u = -grad.detach(), s_u.detach()
         if self.norm_match:
-            g_norm = _per_sample_norm(g)
-            scale = torch.where(g_norm > 0, _per_sample_norm(s_u) / g_norm.clamp_min(1e-30), torch.zeros_like(g_norm))
+            g_norm = per_sample_norm(g)
+            scale = torch.where(g_norm > 0, per_sample_norm(s_u) / g_norm.clamp_min(1e-30), torch.zeros_like(g_norm))
             g = g * _bcast(scale, g)
         return s_u, g
 
@@ -64,16 +61,15 @@ class SelfGuidance:
         return s_u + self.weight * g
 
 
-@dataclass
-class Replacement:
-    """``project(x, t)`` hook: observed entries of x_t ← α_t x_obs + σ_t ε (fresh noise)."""
-
-    sde: VPSDE
-    x_obs: torch.Tensor
-    obs_mask: torch.Tensor
-    generator: torch.Generator | None = None
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        tv = torch.full((x.shape[0],), float(t), device=x.device)
-        noised = self.sde.marginal(self.x_obs, tv, _randn_like(x, self.generator))
-        return self.obs_mask * noised + (1.0 - self.obs_mask) * x
+@register_conditioner("guidance", GuidanceConfig, nfe=lambda cfg, steps: steps,
+                      steps_for_nfe=lambda cfg, nfe: max(1, int(round(nfe))),
+                      reference="LDMiss self-guidance (docs/method.md §5)")
+def run(prior: Prior, obs: Observation, generator, cfg: GuidanceConfig, steps: int, progress=None) -> torch.Tensor:
+    guided = SelfGuidance(prior.score, prior.sde, obs.decode, obs.x_obs, obs.mask, cfg.weight, cfg.norm_match,
+                          cfg.grad_through_score)
+    n = obs.x_obs.shape[0]
+    x = sample(guided, prior.sde, prior.noise(n, generator), steps, method=prior.method, generator=generator,
+               progress=progress, grid=prior.grid)
+    if cfg.grad_through_score:
+        prior.count_backward(n * steps)
+    return x
