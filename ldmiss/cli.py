@@ -58,12 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="ldmiss", choices=sorted(REGISTRY), help="method to fit (default: ldmiss)")
     p.add_argument("--preset", default="quick", help=f"take the method's sizes from this preset {list_presets()} "
                    "or a .toml path (default: quick)")
-    p.add_argument("--rate", type=float, default=0.5, help="MCAR missing rate applied to MNIST training images "
-                   "(ignored with --input; default: 0.5)")
+    p.add_argument("--rate", type=float, default=None, help="MCAR missing rate applied to MNIST training images "
+                   "(not with --input, whose missing pixels are its NaNs or --mask; default: 0.5)")
     p.add_argument("--train-size", type=int, default=None, help="number of MNIST training images (default: preset's)")
     p.add_argument("--input", default=None, help=".npy/.npz of training images (N×H×W or N×C×H×W, uint8 or [0,1] "
                    "float, NaN = missing) instead of MNIST")
     p.add_argument("--mask", default=None, help=".npy of obs_mask for --input (1 = observed, 0 = missing)")
+    p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a method option, e.g. --set prior.train.steps=500 --set guidance.weight=2 (repeatable)")
     p.add_argument("--out", required=True, help="model directory to write (config.json + weights.safetensors)")
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help=".npy or .npz (key 'x' or the first array): N×H×W or N×C×H×W, "
                    "uint8 0–255 or float in [0, 1], NaN = missing")
     p.add_argument("--mask", default=None, help=".npy obs_mask (1 = observed); .npz input may hold it as 'obs_mask'")
+    p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--draws", type=int, default=1, help="imputation draws; >1 also writes the per-pixel std (default: 1)")
     p.add_argument("--mode", default=None, help="imputation mode: for ldmiss, ddpm and diffputer any conditioner the model "
                    "supports (guidance, dps, pigdm, daps, repaint, smc; pixel models also replacement); vae: encoder|map "
@@ -139,18 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_array(path: str, key: str | None = None):
     path = Path(path)
     if not path.is_file():
-        raise SystemExit(f"error: {path} does not exist")
+        raise ValueError(f"{path} does not exist")
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise SystemExit(f"error: cannot read {path} as .npy/.npz ({exc})")
+        raise ValueError(f"cannot read {path} as .npy/.npz ({exc})")
     if isinstance(data, np.lib.npyio.NpzFile):
         if key and key in data.files:
             return data[key]
         if key == "obs_mask":
             return None
-        name = "x" if "x" in data.files else data.files[0]
-        return data[name]
+        raise ValueError(f"{path} has no array {key!r} (found: {', '.join(data.files) or 'none'}); "
+                         f"name the images {key!r} (and an optional mask 'obs_mask'), or pass --input-key")
     return data
 
 
@@ -169,6 +171,13 @@ def _cmd_train(args) -> int:
 
     from . import distributed
 
+    if args.input and args.rate is not None:
+        raise ValueError("--rate masks MNIST training images; with --input the missing pixels are your data's "
+                         "NaNs or --mask (mask it yourself, e.g. with ldmiss.make_mask, to train at a given rate)")
+    if args.train_size is not None and args.train_size < 1:
+        raise ValueError(f"--train-size must be ≥ 1, got {args.train_size}")
+    if args.input and args.train_size is not None:
+        raise ValueError("--train-size selects MNIST training images; with --input every image given is used")
     cls = get_method_class(args.method)
     preset = load_preset(args.preset)
     overrides = preset.method_overrides(args.method)
@@ -176,12 +185,12 @@ def _cmd_train(args) -> int:
     device = distributed.init_from_env(args.device)  # under torchrun: one process per GPU (or CPU, gloo)
     method = cls(None, device=device, **overrides)  # checks every key and type before training
     if args.input:
-        x = _load_array(args.input, "x")
+        x = _load_array(args.input, args.input_key)
         mask = _load_array(args.mask) if args.mask else (_load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None)
     else:
-        if args.train_size:
+        if args.train_size is not None:
             preset.train_size = args.train_size
-        xt, m = training_data(preset, args.rate, args.seed, args.data_dir)
+        xt, m = training_data(preset, 0.5 if args.rate is None else args.rate, args.seed, args.data_dir)
         x, mask = apply_mask(xt, m), m
     start = time.perf_counter()
     method.fit(x, mask, seed=args.seed, progress=not args.quiet)
@@ -210,8 +219,10 @@ def _cmd_impute(args) -> int:
     from .experiments.figures import save_grid
     from .inputs import prepare_images
     from .methods import load_method
+    if not args.out.endswith((".npz", ".npy")):
+        raise ValueError(f"--out must end in .npz (imputed, std, draws) or .npy (imputed only), got {args.out}")
     method = load_method(args.model, device=args.device)
-    x = _load_array(args.input, "x")
+    x = _load_array(args.input, args.input_key)
     mask = _load_array(args.mask) if args.mask else (_load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None)
     if args.set:
         from .experiments.config import parse_set

@@ -36,6 +36,9 @@ def _to_nchw(t: torch.Tensor, what: str, image_shape: tuple[int, int, int] | Non
     if t.ndim != 4:
         expect = f"N×{image_shape[0]}×{image_shape[1]}×{image_shape[2]}" if image_shape else "N×C×H×W"
         raise InputError(f"{what}: expected a batch of images of shape N×H×W or {expect}, got shape {tuple(t.shape)}")
+    if image_shape is None and t.shape[-1] in (1, 3, 4) and t.shape[1] > 4:
+        raise InputError(f"{what}: shape {tuple(t.shape)} looks channels-last (N×H×W×C); pass N×C×H×W, "
+                         f"e.g. np.moveaxis(x, -1, 1), or N×H×W for grayscale")
     if image_shape is not None and tuple(t.shape[1:]) != tuple(image_shape):
         if t.shape[-1] == image_shape[0] and tuple(t.shape[1:3]) == tuple(image_shape[1:]):
             hint = " (channels-last? move the channel axis to position 1)"
@@ -50,7 +53,8 @@ def prepare_images(x, obs_mask=None, image_shape: tuple[int, int, int] | None = 
                    fill_value: float = 0.0, what: str = "x") -> tuple[torch.Tensor, torch.Tensor]:
     """Return (x̃, obs_mask) as float32 N×C×H×W, x̃ in [0, 1] with missing pixels = ``fill_value``.
 
-    - uint8 / integer input in 0–255 is divided by 255; float input must lie in [0, 1];
+    - uint8 / integer input in 0–255 is divided by 255 (integer input holding only 0/1 is refused as
+      ambiguous); float input must lie in [0, 1]; channels-last batches are refused with a hint;
     - NaN marks a missing pixel (combined with ``obs_mask`` if both are given);
     - ±inf is an error anywhere; a NaN at a pixel the mask calls observed is an error;
     - ``obs_mask`` must have the image's shape and hold only 0/1 (bool or numeric).
@@ -64,6 +68,9 @@ def prepare_images(x, obs_mask=None, image_shape: tuple[int, int, int] | None = 
         lo, hi = int(t.min()), int(t.max())
         if lo < 0 or hi > 255:
             raise InputError(f"{what}: integer images must be in 0–255, got values in [{lo}, {hi}]")
+        if hi <= 1:
+            raise InputError(f"{what}: integer images holding only 0 and 1 are ambiguous (0–255 data would be "
+                             f"divided by 255); pass binary images as float (x.astype('float32')), or 0–255 as uint8")
         t = t.float() / 255.0
     else:
         t = t.float()

@@ -249,3 +249,23 @@ def test_impute_command_takes_a_conditioner_and_inference_options(smoke_run, tmp
     assert "not an inference option" in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "c.npy"), "--mode", "replacement"]) == 2
     assert "unknown imputation mode" in capsys.readouterr().err
+
+
+def test_user_input_mistakes_are_one_line_errors(tmp_path, small_batch, capsys):
+    x, m = small_batch
+    np.savez(tmp_path / "keys.npz", images=x[:4].numpy(), obs_mask=m[:4].numpy())
+    np.save(tmp_path / "x.npy", x[:4].numpy())
+    train = ["train", "--method", "mean", "--out", str(tmp_path / "mm"), "--quiet", "--device", "cpu"]
+    cases = [
+        (train + ["--input", str(tmp_path / "x.npy"), "--rate", "0.5"], "--rate masks MNIST"),
+        (train + ["--train-size", "0"], "--train-size must be ≥ 1"),
+        (train + ["--train-size", "-5"], "--train-size must be ≥ 1"),
+        (train + ["--input", str(tmp_path / "keys.npz")], "has no array 'x' (found: images, obs_mask)"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, message
+    assert main(train + ["--input", str(tmp_path / "keys.npz"), "--input-key", "images"]) == 0
+    capsys.readouterr()
+    assert main(["impute", str(tmp_path / "mm"), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "o.txt")]) == 2
+    assert "--out must end in .npz" in capsys.readouterr().err and not (tmp_path / "o.txt.npz").exists()

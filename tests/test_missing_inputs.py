@@ -54,6 +54,7 @@ def test_uint8_and_nan_conventions():
     (np.zeros((0, 28, 28)), None, "empty"),
     (np.zeros((2, 28, 28), np.int64) + 300, None, "0–255"),
     (np.array([["a"]]), None, "numeric"),
+    (np.ones((2, 28, 28), np.uint8), None, "only 0 and 1"),
     (np.zeros((2, 28, 28)), np.ones((2, 28, 27)), "obs_mask"),
     (np.zeros((2, 28, 28)), np.full((2, 28, 28), 0.5), "binary"),
     (np.full((2, 28, 28), np.nan), np.ones((2, 28, 28)), "NaN at pixels"),
@@ -61,6 +62,12 @@ def test_uint8_and_nan_conventions():
 def test_bad_inputs_are_rejected_clearly(x, mask, match):
     with pytest.raises(InputError, match=match):
         prepare_images(x, mask, image_shape=(1, 28, 28))
+
+
+@pytest.mark.parametrize("shape", [(2, 28, 28, 1), (2, 28, 28, 3), (2, 28, 28, 4)])
+def test_channels_last_is_refused_at_fit_too(shape):
+    with pytest.raises(InputError, match="channels-last"):
+        prepare_images(np.zeros(shape, np.float32))
 
 
 def test_bool_mask_and_nan_plus_mask():
