@@ -269,3 +269,13 @@ def test_user_input_mistakes_are_one_line_errors(tmp_path, small_batch, capsys):
     capsys.readouterr()
     assert main(["impute", str(tmp_path / "mm"), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "o.txt")]) == 2
     assert "--out must end in .npz" in capsys.readouterr().err and not (tmp_path / "o.txt.npz").exists()
+
+
+def test_sweep_evaluates_the_imputation_modes_a_preset_names(tmp_path, capsys):
+    args = ["sweep", "--preset", "smoke", "--out", str(tmp_path / "s"), "--quiet", "--methods", "ldmiss",
+            "--device", "cpu", "--set", 'impute_modes.ldmiss=["guidance", "dps"]']
+    assert main(args) == 0
+    doc = json.loads((tmp_path / "s" / "ldmiss" / "rate0.50_seed0" / "metrics.json").read_text())
+    assert set(doc["metrics"]["impute"]) == {"guidance", "dps"} and doc["metrics"]["impute"]["dps"]["nfe"] == 5
+    assert main(args[:-1] + ['impute_modes.ldmiss=["replacement"]']) == 2
+    assert "impute_modes.ldmiss" in capsys.readouterr().err

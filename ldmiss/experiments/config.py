@@ -35,6 +35,11 @@ class ExperimentConfig:
     draws: int = 1  # imputation draws per test image (their mean is scored)
     grid: int = 16  # examples kept for the figures
     method: dict = field(default_factory=dict)  # per-method config overrides
+    impute_modes: dict = field(default_factory=dict)  # per method, the imputation modes evaluated; default: its own
+
+    def modes_for(self, method) -> tuple[str, ...]:
+        """The imputation modes the sweep evaluates for ``method`` (a Method or its class)."""
+        return tuple(self.impute_modes.get(method.name, method.impute_modes))
 
     def test_masking(self) -> tuple[str, dict]:
         """(mechanism, parameters) of the test masks."""
@@ -90,6 +95,11 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
     for name, table in cfg.method.items():
         need(name in REGISTRY, f"method.{name}: unknown method; choose from {sorted(REGISTRY)}")
         REGISTRY[name].validate_overrides(table)
+    for name, modes in cfg.impute_modes.items():
+        need(name in REGISTRY, f"impute_modes.{name}: unknown method; choose from {sorted(REGISTRY)}")
+        supported = REGISTRY[name].supported_modes()
+        need(isinstance(modes, list) and len(modes) > 0 and all(m in supported for m in modes),
+             f"impute_modes.{name}: {modes!r} must be a non-empty list of {list(supported)}")
     _probe_masks(cfg)  # last: it assumes the rates and mechanism names are valid
 
 

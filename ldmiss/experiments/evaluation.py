@@ -127,7 +127,7 @@ def imputation(ctx: RunContext) -> dict:
     and CRPS when draws ≥ 2, and the network evaluations per image of one draw (``nfe``)."""
     out = {}
     x_obs = apply_mask(ctx.x_test, ctx.m_test)
-    for mode in ctx.method.impute_modes:
+    for mode in ctx.cfg.modes_for(ctx.method):
         t0 = time.perf_counter()
         result = ctx.method.impute(x_obs, ctx.m_test, draws=ctx.cfg.draws, mode=mode,
                                    seed=stream_seed(ctx.seed, "impute", ctx.rate), progress=False)

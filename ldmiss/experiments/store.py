@@ -54,7 +54,7 @@ def is_done(path: Path) -> bool:
 # What determines a run's result besides its method, rate and seed: the protocol fields of the
 # experiment, the method's full config and the package version (the names as stored in ``settings``).
 PROTOCOL_FIELDS = ("dataset", "mechanism", "mechanism_params", "test_mechanism", "test_mechanism_params",
-                   "train_size", "test_rate", "n_eval", "n_ref", "draws")
+                   "train_size", "test_rate", "n_eval", "n_ref", "draws", "impute_modes")
 
 
 def settings_hash(settings: dict) -> str:

@@ -128,9 +128,10 @@ class Method:
         self.check_config(self.config)
         return self
 
-    def supported_modes(self) -> tuple[str, ...]:
+    @classmethod
+    def supported_modes(cls) -> tuple[str, ...]:
         """Every imputation mode ``impute`` accepts (diffusion methods: every conditioner that fits)."""
-        return tuple(self.impute_modes)
+        return tuple(cls.impute_modes)
 
     def _train_options(self, stage: str) -> dict:
         """``train()``'s checkpoint options for one training stage of this fit (none without a dir)."""

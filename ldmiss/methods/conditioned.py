@@ -35,9 +35,10 @@ class Conditioned:
         raise NotImplementedError
 
     # ---- shared ----
-    def supported_modes(self) -> tuple[str, ...]:
-        rest = [n for n, c in CONDITIONERS.items() if c.supports(self.elementwise) and n not in self.impute_modes]
-        return tuple(self.impute_modes) + tuple(sorted(rest))
+    @classmethod
+    def supported_modes(cls) -> tuple[str, ...]:
+        rest = [n for n, c in CONDITIONERS.items() if c.supports(cls.elementwise) and n not in cls.impute_modes]
+        return tuple(cls.impute_modes) + tuple(sorted(rest))
 
     def conditioner_config(self, mode: str):
         """The config a conditioner runs with: ``guidance`` → ``config.guidance``; pixel
