@@ -186,6 +186,10 @@ def test_coverage_and_crps_match_gaussian_closed_forms():
     assert abs(crps(draws, truth, mask) - 1 / math.sqrt(math.pi)) < 0.01
     lo, hi = central_interval(draws, 0.9)
     assert np.allclose(lo.mean(), -1.645, atol=0.05) and np.allclose(hi.mean(), 1.645, atol=0.05)
+    # 8-bit truth: a value within half a grey level of the interval is covered (a decoder never outputs exact 0)
+    zeros, near = torch.zeros(1, 1, 1, 1), torch.full((3, 1, 1, 1, 1), 1e-6)
+    assert coverage(near, zeros, torch.zeros(1, 1, 1, 1)) == 1.0
+    assert coverage(near, zeros, torch.zeros(1, 1, 1, 1), tolerance=0.0) == 0.0
     point = draws[:1].expand(3, *draws.shape[1:])  # a deterministic imputer: CRPS = mean absolute error
     assert abs(crps(point, truth, mask) - float((draws[0] - truth).abs().mean())) < 1e-6
     assert crps(draws, truth, torch.ones_like(truth)) != crps(draws, truth, torch.ones_like(truth))  # NaN: nothing missing

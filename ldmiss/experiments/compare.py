@@ -28,6 +28,7 @@ from .evaluation import imputation_quality
 from .protocol import held_out_real, reference_stats, stream_seed, test_data
 from .store import write_json
 
+METRICS_VERSION = 2  # 2: coverage widened by half a grey level (metrics/uncertainty.py); older points are recomputed
 FIELDS = ["mode", "nfe_budget", "steps", "nfe", "backward_nfe", "mse", "mse_mean", "fid", "is", "coverage90", "crps",
           "seconds", "draws", "n"]
 
@@ -36,7 +37,7 @@ def _settings(method, mode: str, model_dir: Path, preset: str, seed: int, n: int
     doc = json.loads((Path(model_dir) / "config.json").read_text())
     cfg = method.conditioner_config(mode)
     return {"weights_sha256": doc["weights_sha256"], "preset": preset, "seed": seed, "n": n, "draws": draws,
-            "mode": mode, "steps": steps, "conditioner": to_dict(cfg)}
+            "mode": mode, "steps": steps, "conditioner": to_dict(cfg), "metrics_version": METRICS_VERSION}
 
 
 def _key(settings: dict) -> str:
