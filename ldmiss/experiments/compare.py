@@ -143,6 +143,10 @@ def plot(rows: list[dict], meta: dict, path: Path) -> Path:
             ax.set_xlabel("network evaluations per image")
             ax.set_xscale("log")
             ax.grid(alpha=0.3)
+    ticks = sorted({r["nfe_budget"] for r in rows})
+    for ax in axes:
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
     axes[2].axhline(0.9, color="k", lw=0.8, ls=":")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{meta['method']}: imputation functions at equal NFE ({meta['n']} images, preset {meta['preset']}, "
