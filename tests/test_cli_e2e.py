@@ -279,3 +279,14 @@ def test_sweep_evaluates_the_imputation_modes_a_preset_names(tmp_path, capsys):
     assert set(doc["metrics"]["impute"]) == {"guidance", "dps"} and doc["metrics"]["impute"]["dps"]["nfe"] == 5
     assert main(args[:-1] + ['impute_modes.ldmiss=["replacement"]']) == 2
     assert "impute_modes.ldmiss" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed and there is no internet")
+def test_train_and_impute_on_fashion_mnist(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    out = tmp_path / "fm"
+    assert main(["train", "--method", "vae", "--preset", "smoke", "--dataset", "fashion-mnist", "--train-size", "128",
+                 "--rate", "0.5", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    assert "trained vae on 128 images" in capsys.readouterr().out
+    assert (tmp_path / "xdg" / "ldmiss" / "fashion-mnist" / "t10k-images-idx3-ubyte").is_file()

@@ -2,12 +2,13 @@
 import gzip
 import hashlib
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ldmiss.data import ChecksumError, DataUnavailable, IDXError, fetch_mnist, load_mnist, read_idx, write_idx
-from ldmiss.data.sources import MNIST_FILES, default_cache_dir
+from ldmiss.data.sources import FASHION_FILES, MNIST_FILES, default_cache_dir
 
 
 @pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])
@@ -95,3 +96,40 @@ def test_real_mnist_shapes(mnist_test):
 def test_load_mnist_rejects_bad_split():
     with pytest.raises(ValueError, match="split"):
         load_mnist("validation")
+
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+needs_fashion = pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed "
+                                   "(`apt-get install dataset-fashion-mnist`; .ci/run installs it) and there is no internet")
+
+
+@needs_fashion
+def test_fashion_mnist_chain_verifies_the_debian_files(tmp_path):
+    from ldmiss.data import fetch_dataset, load_fashion_mnist
+    cache = fetch_dataset("fashion-mnist", cache_dir=tmp_path / "cache", mirrors=())
+    assert sorted(p.name for p in cache.iterdir()) == sorted(FASHION_FILES)
+    train = load_fashion_mnist("train", cache_dir=tmp_path / "cache", mirrors=())
+    test = load_fashion_mnist("test", cache_dir=tmp_path / "cache", mirrors=())
+    assert train.images.shape == (60000, 1, 28, 28) and test.images.shape == (10000, 1, 28, 28)
+    assert train.images.dtype == np.uint8 and np.bincount(train.labels).tolist() == [6000] * 10
+    assert np.bincount(test.labels).tolist() == [1000] * 10
+
+
+@needs_fashion
+def test_fashion_mnist_chain_refuses_a_corrupt_copy(tmp_path):
+    import shutil
+    from ldmiss.data import fetch_dataset
+    bad = tmp_path / "bad"
+    shutil.copytree(DEBIAN_FASHION, bad)
+    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01" + b"\x00" * 12))
+    with pytest.raises(ChecksumError, match="t10k-labels"):
+        fetch_dataset("fashion-mnist", bad, tmp_path / "cache", mirrors=())
+    with pytest.raises(DataUnavailable, match="apt-get install dataset-fashion-mnist"):
+        fetch_dataset("fashion-mnist", None, tmp_path / "cache2", mirrors=(), system_dir=str(tmp_path / "nowhere"))
+
+
+def test_a_sweep_on_a_dataset_without_metric_network_is_refused():
+    from ldmiss.config import ConfigError
+    from ldmiss.experiments.config import experiment_from_dict
+    with pytest.raises(ConfigError, match="no metric network"):
+        experiment_from_dict({"name": "x", "dataset": "fashion-mnist"})

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from .sources import fetch_mnist, load_verified
+from .sources import fetch_dataset, load_verified
 
 
 @dataclass(frozen=True)
@@ -19,19 +19,30 @@ class Dataset:
         return len(self.images)
 
 
-def load_mnist(split: str = "train", data_dir: str | Path | None = None, **fetch_kwargs) -> Dataset:
-    """MNIST ``train`` (60k) or ``test`` (10k) as uint8 N×1×28×28, fetched and verified on first use."""
+def _load_idx_dataset(name: str, split: str, data_dir, **fetch_kwargs) -> Dataset:
     prefix = {"train": "train", "test": "t10k"}.get(split)
     if prefix is None:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    cache = fetch_mnist(data_dir, **fetch_kwargs)
+    cache = fetch_dataset(name, data_dir, **fetch_kwargs)
     images = load_verified(cache, f"{prefix}-images-idx3-ubyte")
     labels = load_verified(cache, f"{prefix}-labels-idx1-ubyte")
     return Dataset(images=np.ascontiguousarray(images[:, None]), labels=labels.astype(np.int64))
 
 
-DATASETS: dict[str, Callable[..., Dataset]] = {"mnist": load_mnist}
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"mnist": (1, 28, 28)}  # C×H×W, known without loading
+def load_mnist(split: str = "train", data_dir: str | Path | None = None, **fetch_kwargs) -> Dataset:
+    """MNIST ``train`` (60k) or ``test`` (10k) as uint8 N×1×28×28, fetched and verified on first use."""
+    return _load_idx_dataset("mnist", split, data_dir, **fetch_kwargs)
+
+
+def load_fashion_mnist(split: str = "train", data_dir: str | Path | None = None, **fetch_kwargs) -> Dataset:
+    """Fashion-MNIST ``train`` (60k) or ``test`` (10k) as uint8 N×1×28×28 (data/sources.py for its chain)."""
+    return _load_idx_dataset("fashion-mnist", split, data_dir, **fetch_kwargs)
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28)}  # C×H×W
+# Datasets whose FID/IS metric network ships with the package (metrics/features.py); a sweep needs one.
+METRIC_NETWORKS = {"mnist"}
 
 
 def load_dataset(name: str, split: str, data_dir=None) -> Dataset:

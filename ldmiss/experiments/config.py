@@ -71,7 +71,11 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
         if not ok:
             raise ConfigError(msg)
 
+    from ..data.datasets import METRIC_NETWORKS
     need(cfg.dataset in DATASETS, f"dataset: {cfg.dataset!r} is not one of {sorted(DATASETS)}")
+    need(cfg.dataset in METRIC_NETWORKS,
+         f"dataset: {cfg.dataset!r} has no metric network for FID/IS yet (only {sorted(METRIC_NETWORKS)}), so a "
+         f"sweep cannot score it; `ldmiss train --dataset {cfg.dataset}` and `impute` work")
     need(cfg.mechanism in MECHANISMS, f"mechanism: {cfg.mechanism!r} is not one of {sorted(MECHANISMS)}")
     need(cfg.test_mechanism in ("", *MECHANISMS),
          f"test_mechanism: {cfg.test_mechanism!r} is not one of {sorted(MECHANISMS)} (or \"\" = the training one)")
