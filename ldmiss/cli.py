@@ -204,10 +204,13 @@ def _cmd_train(args) -> int:
         x, mask = apply_mask(xt, m), m
     start = time.perf_counter()
     method.fit(x, mask, seed=args.seed, progress=not args.quiet)
-    if not distributed.is_main():  # every rank holds the same model; rank 0 saves it
-        return 0
-    method.save(args.out)
+    main_rank = distributed.is_main()
     ranks = f" on {distributed.world_size()} data-parallel processes" if distributed.active() else ""
+    if main_rank:  # every rank holds the same model; rank 0 saves it
+        method.save(args.out)
+    distributed.finish()
+    if not main_rank:
+        return 0
     print(f"trained {args.method} on {method.meta['train_size']} images "
           f"({100 * method.meta['train_missing_rate']:.1f}% missing){ranks} in {time.perf_counter() - start:.1f} s → {args.out}")
     return 0

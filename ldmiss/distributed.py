@@ -46,6 +46,14 @@ def init_from_env(device: str = "auto") -> str:
     return "cpu"
 
 
+def finish() -> None:
+    """Wait for every rank (rank 0 may still be saving), then leave the process group. Why: a rank
+    that exits while a peer still holds the gloo connection can abort that peer (SIGABRT)."""
+    if active():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def average_gradients(params) -> None:
     """All ranks' gradients → their mean, in place (one all-reduce per parameter)."""
     n = world_size()
