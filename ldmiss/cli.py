@@ -219,6 +219,8 @@ def _cmd_train(args) -> int:
 def _cmd_sample(args) -> int:
     from .experiments.figures import save_grid
     from .methods import load_method
+    if not args.out.endswith(".npy"):
+        raise ValueError(f"--out must end in .npy (N×C×H×W float32), got {args.out}")
     method = load_method(args.model, device=args.device)
     out = method.sample(args.n, seed=args.seed, progress=not args.quiet)
     np.save(args.out, out.astype(np.float32))

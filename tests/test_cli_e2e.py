@@ -269,6 +269,8 @@ def test_user_input_mistakes_are_one_line_errors(tmp_path, small_batch, capsys):
     capsys.readouterr()
     assert main(["impute", str(tmp_path / "mm"), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "o.txt")]) == 2
     assert "--out must end in .npz" in capsys.readouterr().err and not (tmp_path / "o.txt.npz").exists()
+    assert main(["sample", str(tmp_path / "mm"), "--out", str(tmp_path / "s.txt")]) == 2
+    assert "--out must end in .npy" in capsys.readouterr().err and not (tmp_path / "s.txt.npy").exists()
 
 
 def test_sweep_evaluates_the_imputation_modes_a_preset_names(tmp_path, capsys):
