@@ -21,6 +21,7 @@ import numpy as np
 from ..config import to_dict
 from ..diffusion.conditioners import get_conditioner
 from ..methods import load_method
+from ..methods.base import read_artifact_config
 from ..metrics import inception_score, missing_mse
 from ..missing import apply_mask
 from .config import load_preset
@@ -33,10 +34,9 @@ FIELDS = ["mode", "nfe_budget", "steps", "nfe", "backward_nfe", "mse", "mse_mean
           "seconds", "draws", "n"]
 
 
-def _settings(method, mode: str, model_dir: Path, preset: str, seed: int, n: int, draws: int, steps: int) -> dict:
-    doc = json.loads((Path(model_dir) / "config.json").read_text())
+def _settings(method, mode: str, weights_sha256: str, preset: str, seed: int, n: int, draws: int, steps: int) -> dict:
     cfg = method.conditioner_config(mode)
-    return {"weights_sha256": doc["weights_sha256"], "preset": preset, "seed": seed, "n": n, "draws": draws,
+    return {"weights_sha256": weights_sha256, "preset": preset, "seed": seed, "n": n, "draws": draws,
             "mode": mode, "steps": steps, "conditioner": to_dict(cfg), "metrics_version": METRICS_VERSION}
 
 
@@ -51,6 +51,7 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
     out = Path(out)
     (out / "points").mkdir(parents=True, exist_ok=True)
     method = load_method(model_dir, device=device)
+    weights_sha256 = read_artifact_config(model_dir)["weights_sha256"]  # read once, not per point
     if overrides:
         method.set_inference_options(overrides)
     if not hasattr(method, "impute_cost"):
@@ -71,7 +72,7 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
         cond, ccfg = get_conditioner(mode), method.conditioner_config(mode)
         for budget in budgets:
             steps = cond.steps_for_nfe(ccfg, budget)
-            settings = _settings(method, mode, model_dir, preset, seed, len(x_test), draws, steps)
+            settings = _settings(method, mode, weights_sha256, preset, seed, len(x_test), draws, steps)
             path = out / "points" / f"{mode}_nfe{budget}.json"
             if path.is_file():
                 doc = json.loads(path.read_text())

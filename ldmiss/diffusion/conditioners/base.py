@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from ..samplers import resolve_grid
+from ..samplers import resolve_grid, times
 from ..sde import VPSDE, _bcast
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -170,5 +170,4 @@ def prior_step(prior: Prior, x: torch.Tensor, t, s, score: torch.Tensor, generat
     return get_stepper(prior.method)(lambda *_: score, prior.sde, x, t, s, generator, last)
 
 
-def time_vector(x: torch.Tensor, t) -> torch.Tensor:
-    return torch.full((x.shape[0],), float(t), device=x.device)
+time_vector = times  # the samplers' per-sample time vector, under the name the conditioners use
