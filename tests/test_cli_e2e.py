@@ -133,9 +133,14 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
 
 
 def test_presets_load_and_set_overrides():
-    for name in ("smoke", "quick", "cpu", "paper"):
+    from ldmiss.experiments.config import list_presets
+    assert {"smoke", "quick", "cpu", "paper", "fashion-quick", "mechanisms"} <= set(list_presets())
+    for name in list_presets():  # each one validates (datasets, mechanisms, conditions, method tables)
         cfg = load_preset(name)
         assert cfg.name == name and cfg.test_rate == 0.5
+    assert load_preset("fashion-quick").dataset == "fashion-mnist"
+    tags = [t for t, _ in load_preset("mechanisms").tagged_groups()]
+    assert tags[0] == "" and len(set(tags)) == len(tags) == 10
     assert parse_set(["a.b=3", "c=true", "d=[1, 2]", "e=word"]) == {"a": {"b": 3}, "c": True, "d": [1, 2], "e": "word"}
 
 

@@ -126,10 +126,3 @@ def test_fashion_mnist_chain_refuses_a_corrupt_copy(tmp_path):
         fetch_dataset("fashion-mnist", bad, tmp_path / "cache", mirrors=())
     with pytest.raises(DataUnavailable, match="apt-get install dataset-fashion-mnist"):
         fetch_dataset("fashion-mnist", None, tmp_path / "cache2", mirrors=(), system_dir=str(tmp_path / "nowhere"))
-
-
-def test_a_sweep_on_a_dataset_without_metric_network_is_refused():
-    from ldmiss.config import ConfigError
-    from ldmiss.experiments.config import experiment_from_dict
-    with pytest.raises(ConfigError, match="no metric network"):
-        experiment_from_dict({"name": "x", "dataset": "fashion-mnist"})

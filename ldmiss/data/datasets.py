@@ -1,4 +1,12 @@
-"""Dataset registry: name → loader returning uint8 images (N×C×H×W) and integer labels."""
+"""Dataset registry: everything that is dataset-specific, in one entry per dataset.
+
+An entry (:class:`DatasetInfo`) says how to obtain the data (a named dataset's fetch chain in
+sources.py, or the user's own folder/.npz in user.py), its image shape C×H×W, the decoder
+likelihood that suits it, and the metric network for its FID/IS (metrics/features.py; None = no
+FID/IS, the report scores pixels only). :func:`dataset_info` resolves a name or a path, with the
+user-data options (``size``, ``test_fraction``, ``split_seed``), to an entry; :func:`load_dataset`
+returns one split of it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,15 +16,34 @@ from typing import Callable
 import numpy as np
 
 from .sources import fetch_dataset, load_verified
+from .user import DatasetError, is_user_dataset, load_user
 
 
 @dataclass(frozen=True)
 class Dataset:
-    images: np.ndarray  # uint8, N×C×H×W
+    images: np.ndarray  # uint8 0–255 or float32 in [0, 1], N×C×H×W (missing pixels, if any, hold 0)
     labels: np.ndarray  # int64, N
+    obs_mask: np.ndarray | None = None  # the data's own missing pixels (1 = observed); None = complete
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def float_images(self) -> np.ndarray:
+        """float32 in [0, 1]."""
+        if self.images.dtype == np.uint8:
+            return self.images.astype(np.float32) / 255.0
+        return self.images.astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str  # registry name, or the path as given
+    title: str
+    shape: tuple[int, int, int]  # C×H×W
+    likelihood: str  # the decoder likelihood that suits it (nets/likelihoods.py)
+    metric_network: str | None  # key of metrics.features.METRIC_NETWORKS; None = no FID/IS
+    load: Callable[..., Dataset]  # load(split, data_dir) → Dataset
+    fetchable: bool = False  # has a download chain (`ldmiss fetch-data --dataset NAME`)
 
 
 def _load_idx_dataset(name: str, split: str, data_dir, **fetch_kwargs) -> Dataset:
@@ -39,13 +66,61 @@ def load_fashion_mnist(split: str = "train", data_dir: str | Path | None = None,
     return _load_idx_dataset("fashion-mnist", split, data_dir, **fetch_kwargs)
 
 
-DATASETS: dict[str, Callable[..., Dataset]] = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28)}  # C×H×W
-# Datasets whose FID/IS metric network ships with the package (metrics/features.py); a sweep needs one.
-METRIC_NETWORKS = {"mnist"}
+REGISTRY: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo("mnist", "MNIST", (1, 28, 28), "bernoulli", "mnist", load_mnist, fetchable=True),
+    "fashion-mnist": DatasetInfo("fashion-mnist", "Fashion-MNIST", (1, 28, 28), "bernoulli", "fashion-mnist",
+                                 load_fashion_mnist, fetchable=True),
+}
+# Views of the registry under the names they had before it existed.
+DATASETS: dict[str, Callable[..., Dataset]] = {k: v.load for k, v in REGISTRY.items()}
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {k: v.shape for k, v in REGISTRY.items()}
+METRIC_NETWORKS = {k for k, v in REGISTRY.items() if v.metric_network}
+
+USER_OPTIONS = {"size": None, "test_fraction": 0.2, "split_seed": 0}
 
 
-def load_dataset(name: str, split: str, data_dir=None) -> Dataset:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
-    return DATASETS[name](split, data_dir=data_dir)
+def suggest_likelihood(images: np.ndarray) -> str:
+    """``bernoulli`` for near-binary data (≥ 90% of pixels within 0.1 of 0 or 1, like MNIST), else
+    ``gaussian`` (grey levels and natural images carry information a Bernoulli mean blurs)."""
+    x = images.astype(np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
+    near = ((x <= 0.1) | (x >= 0.9)).mean()
+    return "bernoulli" if near >= 0.9 else "gaussian"
+
+
+def is_path(name: str) -> bool:
+    """The dataset is the user's folder or .npz (a registry name always means the named dataset)."""
+    return name not in REGISTRY and is_user_dataset(name)
+
+
+def check_options(name: str, options: dict | None) -> dict:
+    """The user-data options with their defaults filled in ({} for a named dataset, which takes none)."""
+    options = dict(options or {})
+    if options and not is_path(name):
+        raise DatasetError(f"dataset {name!r} takes no options (got {sorted(options)}); they apply to a folder or .npz")
+    unknown = sorted(set(options) - set(USER_OPTIONS))
+    if unknown:
+        raise DatasetError(f"unknown dataset option(s) {unknown}; valid: {sorted(USER_OPTIONS)}")
+    return {**USER_OPTIONS, **options} if is_path(name) else {}
+
+
+def dataset_info(name: str, options: dict | None = None) -> DatasetInfo:
+    """The registry entry of a named dataset, or one made for a folder / .npz path (read once to
+    learn its shape and the likelihood that suits it)."""
+    opts = check_options(name, options)
+    if not is_path(name):
+        if name not in REGISTRY:
+            raise ValueError(f"unknown dataset {name!r}; choose from {sorted(REGISTRY)} or give a folder of images "
+                             f"or an .npz file")
+        return REGISTRY[name]
+    images, _, _ = load_user(name, "train", **opts)
+
+    def load(split: str, data_dir=None) -> Dataset:
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+        x, y, m = load_user(name, split, **opts)
+        return Dataset(images=x, labels=y, obs_mask=m)
+    return DatasetInfo(name, Path(name).name or name, tuple(images.shape[1:]), suggest_likelihood(images), None, load)
+
+
+def load_dataset(name: str, split: str, data_dir=None, options: dict | None = None) -> Dataset:
+    return dataset_info(name, options).load(split, data_dir=data_dir)

@@ -61,11 +61,14 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
     if unknown:
         raise ValueError(f"{method.name} does not support {unknown}; choose from {list(method.supported_modes())}")
     cfg = load_preset(preset)
+    if len(cfg.groups()) > 1:
+        raise ValueError(f"preset {preset!r} has {len(cfg.groups())} conditions; compare-imputers needs a preset with "
+                         "one (the dataset and test mask the model is compared on)")
     if n is not None:
         cfg.n_eval = int(n)
     x_test, m_test = test_data(cfg, seed)
-    ref = reference_stats(cfg.dataset, cfg.n_ref, None)
-    floor = ref.fid(held_out_real(cfg, seed).numpy())
+    ref = reference_stats(cfg.dataset, cfg.n_ref, None, cfg.dataset_options)
+    floor = ref.fid(held_out_real(cfg, seed).numpy()) if ref is not None else None
     x_obs = apply_mask(x_test, m_test)
     rows = []
     for mode in modes:
@@ -89,7 +92,8 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
             row = {"mode": mode, "nfe_budget": budget, "steps": steps, "nfe": cost["nfe"],
                    "backward_nfe": cost["backward_nfe"], "mse": missing_mse(single, x_test, m_test),
                    **imputation_quality(result.draws, result.mean, x_test, m_test),
-                   "fid": ref.fid(single), "is": inception_score(single)[0], "seconds": seconds / draws,
+                   "fid": ref.fid(single) if ref else None,
+                   "is": inception_score(single, dataset=ref.dataset)[0] if ref else None, "seconds": seconds / draws,
                    "draws": draws, "n": len(x_test)}
             write_json(path, {"settings": settings, "settings_key": _key(settings), "row": row})
             rows.append(row)
@@ -115,7 +119,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         return "—" if v is None else f"{v:.{d}f}"
     head = (f"_{meta['method']} at {meta['model']}; {meta['n']} test images of preset `{meta['preset']}`, seed "
             f"{meta['seed']}, test missing rate {meta['test_rate']:g}; {meta['draws']} draws per image; FID of single "
-            f"draws (metric floor at this N: {meta['metric_floor_fid']:.2f}); seconds per draw of all {meta['n']} "
+            f"draws (metric floor at this N: {f(meta['metric_floor_fid'], 2)}); seconds per draw of all {meta['n']} "
             f"images on this machine._")
     lines = [head, "", "| conditioner | NFE | steps | MSE (1 draw) | MSE (mean of draws) | FID | IS | coverage 90% | CRPS "
              "| backward passes | s / draw |", "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -1,6 +1,7 @@
 """Experiment presets: TOML data files → :class:`ExperimentConfig` (no code branches per preset)."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ PRESET_DIR = Path(__file__).with_name("presets")
 class ExperimentConfig:
     name: str
     description: str = ""
-    dataset: str = "mnist"
+    dataset: str = "mnist"  # a registry name (data/datasets.py) or a folder of images / an .npz file
+    dataset_options: dict = field(default_factory=dict)  # user data only: size = [H, W], test_fraction, split_seed
     methods: list[str] = field(default_factory=lambda: ["ldmiss", "ddpm", "diffputer", "mean", "vae"])
     train_rates: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.3, 0.5, 0.6, 0.8])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -36,6 +38,25 @@ class ExperimentConfig:
     grid: int = 16  # examples kept for the figures
     method: dict = field(default_factory=dict)  # per-method config overrides
     impute_modes: dict = field(default_factory=dict)  # per method, the imputation modes evaluated; default: its own
+    # Sweep axes beyond rate and seed: each condition overrides some of CONDITION_FIELDS (e.g. another
+    # dataset, or training and test mechanisms); [] = the one condition the fields above describe.
+    conditions: list = field(default_factory=list)
+
+    def groups(self) -> list["ExperimentConfig"]:
+        """One config per condition (each with ``conditions`` empty): what a sweep runs its grid under."""
+        if not self.conditions:
+            return [self]
+        return [dataclasses.replace(self, conditions=[], **{k: (dict(v) if isinstance(v, dict) else v)
+                                                            for k, v in c.items()}) for c in self.conditions]
+
+    def tagged_groups(self) -> list[tuple[str, "ExperimentConfig"]]:
+        """(folder tag, config) per condition: :func:`group_tag`, plus ``_testrate<r>`` where a
+        condition sets its own test missing rate."""
+        out = []
+        for g in self.groups():
+            parts = [group_tag(g)] + ([f"testrate{g.test_rate:.2f}"] if g.test_rate != self.test_rate else [])
+            out.append(("_".join(p for p in parts if p), g))
+        return out
 
     def modes_for(self, method) -> tuple[str, ...]:
         """The imputation modes the sweep evaluates for ``method`` (a Method or its class)."""
@@ -48,10 +69,30 @@ class ExperimentConfig:
         return self.mechanism, dict(self.mechanism_params)
 
     def method_overrides(self, name: str) -> dict:
-        return dict(self.method.get(name, {}))
+        """The preset's table for ``name``; for the user's own data, the decoder likelihood that suits
+        it (data/datasets.py) unless the table sets one (named datasets use the config's default)."""
+        table = copy.deepcopy(self.method.get(name, {}))
+        from ..data.datasets import is_path
+        if is_path(self.dataset) and name in ("ldmiss", "vae") and "likelihood" not in table.get("vae", {}):
+            from ..data import dataset_info
+            table.setdefault("vae", {})["likelihood"] = dataset_info(self.dataset, self.dataset_options).likelihood
+        return table
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+CONDITION_FIELDS = ("dataset", "dataset_options", "mechanism", "mechanism_params", "test_mechanism",
+                    "test_mechanism_params", "test_rate")
+
+
+def group_tag(cfg: "ExperimentConfig | dict") -> str:
+    """The folder a condition's runs live under (store.py): "" for MNIST under MCAR (the poster's
+    protocol, and every results folder made before conditions existed), else e.g. ``fashion-mnist``,
+    ``block-size14`` (trained and tested under block masks), ``train-mcar_test-half``."""
+    from .store import condition_tag
+    d = cfg.to_dict() if isinstance(cfg, ExperimentConfig) else cfg
+    return condition_tag(d)
 
 
 def experiment_from_dict(data: dict, where: str = "") -> ExperimentConfig:
@@ -63,7 +104,6 @@ def experiment_from_dict(data: dict, where: str = "") -> ExperimentConfig:
 
 
 def validate_experiment(cfg: ExperimentConfig) -> None:
-    from ..data.datasets import DATASETS
     from ..methods import REGISTRY
     from ..missing import MECHANISMS
 
@@ -71,11 +111,25 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
         if not ok:
             raise ConfigError(msg)
 
-    from ..data.datasets import METRIC_NETWORKS
-    need(cfg.dataset in DATASETS, f"dataset: {cfg.dataset!r} is not one of {sorted(DATASETS)}")
-    need(cfg.dataset in METRIC_NETWORKS,
-         f"dataset: {cfg.dataset!r} has no metric network for FID/IS yet (only {sorted(METRIC_NETWORKS)}), so a "
-         f"sweep cannot score it; `ldmiss train --dataset {cfg.dataset}` and `impute` work")
+    need(isinstance(cfg.conditions, list) and all(isinstance(c, dict) for c in cfg.conditions),
+         "conditions: expected a list of tables")
+    for i, c in enumerate(cfg.conditions):
+        bad = sorted(set(c) - set(CONDITION_FIELDS))
+        need(not bad, f"conditions[{i}]: {bad} cannot vary between conditions (valid: {list(CONDITION_FIELDS)})")
+    if cfg.conditions:
+        tags = [tag for tag, _ in cfg.tagged_groups()]
+        need(len(set(tags)) == len(tags), f"conditions: two conditions are the same ({tags})")
+        for i, g in enumerate(cfg.groups()):
+            try:
+                validate_experiment(from_dict(ExperimentConfig, g.to_dict()))  # types too
+            except ConfigError as exc:
+                raise ConfigError(f"conditions[{i}]: {exc}") from None
+        return
+    from ..data import DatasetError, dataset_info
+    try:
+        dataset_info(cfg.dataset, cfg.dataset_options)
+    except (DatasetError, ValueError) as exc:
+        raise ConfigError(f"dataset: {exc}") from None
     need(cfg.mechanism in MECHANISMS, f"mechanism: {cfg.mechanism!r} is not one of {sorted(MECHANISMS)}")
     need(cfg.test_mechanism in ("", *MECHANISMS),
          f"test_mechanism: {cfg.test_mechanism!r} is not one of {sorted(MECHANISMS)} (or \"\" = the training one)")
@@ -112,11 +166,9 @@ def _probe_masks(cfg: ExperimentConfig) -> None:
     a parameter value no mask can meet (a block larger than the image, a MAR rate above the
     pixels that may go missing) is a ConfigError before any run rather than a failure in each."""
     import torch
-    from ..data.datasets import IMAGE_SHAPES
+    from ..data import dataset_info
     from ..missing import make_mask
-    shape = IMAGE_SHAPES.get(cfg.dataset)
-    if shape is None:
-        return
+    shape = dataset_info(cfg.dataset, cfg.dataset_options).shape
     probe = torch.rand((64, *shape), generator=torch.Generator().manual_seed(0))
     name, params = cfg.test_masking()
     for key, mech, mparams, rates in (("mechanism", cfg.mechanism, cfg.mechanism_params, cfg.train_rates),

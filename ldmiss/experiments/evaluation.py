@@ -12,6 +12,10 @@ floors that say what a perfect model would score:
 - ``prior_target`` (autoencoders): decode(encoder mean) of N incomplete training images, the
   distribution the latent prior is trained to match; ``prior_gap`` = sample FID ÷ target FID;
 - ``memorization``: nearest-neighbour distance of the samples to training images ÷ to held-out ones.
+
+A dataset without a metric network (the user's own data) has no reference (``ref`` None): its runs
+get no FID, IS, metric floor or memorisation check, and are scored by MSE, PSNR and SSIM on the
+missing pixels, which every run records.
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..metrics import FIDReference, coverage, crps, inception_score, memorization_ratio, missing_mse
+from ..metrics import (FIDReference, coverage, crps, inception_score, memorization_ratio, missing_mse, missing_psnr,
+                       missing_ssim)
 from ..methods.base import Method
 from ..missing import apply_mask
 from .config import ExperimentConfig
@@ -40,14 +45,23 @@ class RunContext:
     x_test: torch.Tensor
     m_test: torch.Tensor
     held_out: torch.Tensor
-    ref: FIDReference
+    ref: FIDReference | None  # None: the dataset has no metric network (no FID/IS)
     timings: dict = field(default_factory=dict)
     examples: dict = field(default_factory=dict)
     samples: np.ndarray | None = None
 
     def quality(self, images) -> dict:
-        is_mean, _ = inception_score(images)
+        """FID and IS of ``images`` (just their number without a metric network)."""
+        if self.ref is None:
+            return {"n": len(images)}
+        is_mean, _ = inception_score(images, dataset=self.ref.dataset)
         return {"fid": self.ref.fid(images), "is": is_mean, "n": len(images)}
+
+    def pixels(self, images) -> dict:
+        """MSE, PSNR and SSIM of ``images`` on the test mask's missing pixels."""
+        return {"mse": missing_mse(images, self.x_test, self.m_test),
+                "psnr": missing_psnr(images, self.x_test, self.m_test),
+                "ssim": missing_ssim(images, self.x_test, self.m_test)}
 
 
 METRICS: dict[str, Callable[[RunContext], dict | None]] = {}
@@ -63,7 +77,7 @@ def metric(name: str):
 @metric("metric_floor")
 def metric_floor(ctx: RunContext) -> dict | None:
     """Kept on the reference object, which every run of a process shares: computed once per seed."""
-    if len(ctx.held_out) < 2:
+    if len(ctx.held_out) < 2 or ctx.ref is None:
         return None
     key = ("metric_floor", ctx.cfg.dataset, ctx.seed, ctx.cfg.n_eval, len(ctx.held_out))
     if key not in ctx.ref.cache:
@@ -84,9 +98,9 @@ def sample_quality(ctx: RunContext) -> dict | None:
 
 @metric("memorization")
 def memorization(ctx: RunContext) -> dict | None:
-    if ctx.samples is None or len(ctx.held_out) < 1:
+    if ctx.samples is None or len(ctx.held_out) < 1 or ctx.ref is None:
         return None
-    return memorization_ratio(ctx.samples, ctx.x_train[:len(ctx.held_out)], ctx.held_out)
+    return memorization_ratio(ctx.samples, ctx.x_train[:len(ctx.held_out)], ctx.held_out, ctx.ref.dataset)
 
 
 @metric("reconstruction_floor")
@@ -95,7 +109,7 @@ def reconstruction_floor(ctx: RunContext) -> dict | None:
         return None
     recon = ctx.method.reconstruct(ctx.x_test.numpy(), np.ones_like(ctx.m_test.numpy()))
     ctx.examples["reconstruction"] = recon[:ctx.cfg.grid]
-    return {**ctx.quality(recon), "mse": missing_mse(recon, ctx.x_test, ctx.m_test)}
+    return {**ctx.quality(recon), **ctx.pixels(recon)}
 
 
 @metric("prior_target")
@@ -133,7 +147,7 @@ def imputation(ctx: RunContext) -> dict:
                                    seed=stream_seed(ctx.seed, "impute", ctx.rate), progress=False)
         ctx.timings[f"impute_{mode}_seconds"] = time.perf_counter() - t0
         single = result.draws[0] if result.draws is not None else result.mean
-        out[mode] = {**ctx.quality(single), "mse": missing_mse(single, ctx.x_test, ctx.m_test),
+        out[mode] = {**ctx.quality(single), **ctx.pixels(single),
                      **imputation_quality(result.draws, result.mean, ctx.x_test, ctx.m_test), "draws": ctx.cfg.draws}
         cost = ctx.method.meta.get("impute_cost", {}).get(mode)
         if cost is not None:
@@ -151,6 +165,6 @@ def evaluate(ctx: RunContext) -> dict:
         if value is not None:
             results[name] = value
             ctx.timings.setdefault(f"{name}_eval_seconds", time.perf_counter() - t0)
-    if "sample" in results and "prior_target" in results:
+    if "fid" in results.get("sample", {}) and "fid" in results.get("prior_target", {}):
         results["prior_gap"] = results["sample"]["fid"] / max(results["prior_target"]["fid"], 1e-12)
     return results

@@ -17,21 +17,39 @@ COLORS = {"ldmiss": "tab:red", "ddpm": "tab:blue", "ddpm-replacement": "tab:blue
 
 
 def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:
-    """N×1×H×W in [0, 1] → one (rows·H)×(ncol·W) array with 1-pixel gaps."""
-    images = np.asarray(images)[:, 0]
-    n, h, w = images.shape
+    """N×C×H×W (or N×H×W) in [0, 1] → one (rows·H)×(ncol·W) array with 1-pixel gaps: grey for one
+    channel, (rows·H)×(ncol·W)×3 RGB for three (colour in, colour out)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[:, None]
+    n, c, h, w = images.shape
+    if c not in (1, 3):
+        raise ValueError(f"image_grid shows 1 (grey) or 3 (RGB) channels, got {c}")
+    images = np.clip(np.moveaxis(images, 1, -1), 0.0, 1.0)  # N×H×W×C
+    ncol = max(1, min(ncol, n))
     rows = int(np.ceil(n / ncol))
-    out = np.ones((rows * (h + 1) - 1, ncol * (w + 1) - 1))
+    out = np.ones((rows * (h + 1) - 1, ncol * (w + 1) - 1, c), dtype=np.float32)
     for i, im in enumerate(images):
-        r, c = divmod(i, ncol)
-        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = im
-    return out
+        r, col = divmod(i, ncol)
+        out[r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = im
+    return out[..., 0] if c == 1 else out
+
+
+def show(ax, images: np.ndarray, ncol: int = 4) -> None:
+    """Draw a grid of images on ``ax`` in grey or colour, as they are."""
+    grid = image_grid(images, ncol)
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1)
 
 
 def save_grid(images: np.ndarray, path: str | Path, ncol: int = 8, scale: int = 3) -> Path:
-    """PNG grid of images in [0, 1], enlarged ``scale``× (nearest neighbour) so 28×28 digits are legible."""
+    """PNG grid of images in [0, 1] (grey or RGB), enlarged ``scale``× (nearest neighbour) so 28×28
+    digits are legible."""
     grid = image_grid(images, ncol)
-    plt.imsave(str(path), np.kron(grid, np.ones((scale, scale))), cmap="gray", vmin=0, vmax=1)
+    big = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    if big.ndim == 2:
+        plt.imsave(str(path), big, cmap="gray", vmin=0, vmax=1)
+    else:
+        plt.imsave(str(path), big)
     return Path(path)
 
 
@@ -50,6 +68,9 @@ def _lines(ax, rows, key, title, methods):
 
 
 def _metric_figure(rows, panels, suptitle, path, methods):
+    panels = [p for p in panels if any(r.get(p[0]) is not None for r in rows)]
+    if not panels:
+        return None
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
     for ax, (key, title) in zip(np.atleast_1d(axes), panels):
         _lines(ax, rows, key, title, methods)
@@ -101,8 +122,11 @@ def _examples(runs):
             if (Path(r["_dir"]) / "examples.npz").is_file()}
 
 
-def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -> list[Path]:
+def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str, poster: bool = True) -> list[Path]:
+    """Figures 1–4 of one condition's runs into ``root``; ``poster``: also Fig. 5 (ours over the
+    poster's values), which only MNIST under MCAR can be laid over."""
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     caption = textwrap.fill(caption, 110)
     methods = method_order(rows)
     paths = [
@@ -114,7 +138,9 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -
                        f"Fig. 3 — imputation quality vs training missing rate\n{caption}", root / "fig3_imputation.png",
                        methods),
     ]
-    paths.append(poster_figure(rows, caption, root / "fig5_vs_poster.png"))
+    paths = [p for p in paths if p is not None]
+    if poster and any(r.get("sample_fid") is not None for r in rows):
+        paths.append(poster_figure(rows, caption, root / "fig5_vs_poster.png"))
     ex = _examples(runs)
     if not ex:
         return paths
@@ -129,7 +155,7 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -
                 ax.axis("off")
                 e = ex.get((m, r, seed))
                 if e is not None and "samples" in e:
-                    ax.imshow(image_grid(e["samples"][:16], 4), cmap="gray", vmin=0, vmax=1)
+                    show(ax, e["samples"][:16])
                 ax.set_title(f"{m}, r = {r:g}", fontsize=8)
         fig.suptitle(f"Fig. 2 — unconditional samples (seed {seed})\n{textwrap.fill(caption, 20 * len(rates))}",
                      fontsize=7)
@@ -149,7 +175,7 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str) -
         panels.append(("ground truth", any_e["test_true"]))
         fig, axes = plt.subplots(1, len(panels), figsize=(1.9 * len(panels), 2.4), squeeze=False)
         for ax, (name, imgs) in zip(axes[0], panels):
-            ax.imshow(image_grid(imgs[:16], 4), cmap="gray", vmin=0, vmax=1)
+            show(ax, imgs[:16])
             ax.set_title(name, fontsize=7)
             ax.axis("off")
         fig.suptitle(f"Fig. 4 — imputations, trained at r = {r:g}, seed {seed} (gray = missing)\n{caption}", fontsize=7)

@@ -25,39 +25,82 @@ def stream_seed(seed: int, stream: str, rate: float | None = None) -> int:
     return base + (int(round(rate * 1000)) if rate is not None else 0)
 
 
+def _options_key(options: dict) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (options or {}).items()))
+
+
 @lru_cache(maxsize=4)
-def images(dataset: str, split: str, data_dir: str | None) -> torch.Tensor:
-    return torch.from_numpy(load_dataset(dataset, split, data_dir).images).float() / 255.0
+def _split(dataset: str, split: str, data_dir: str | None, options: tuple):
+    ds = load_dataset(dataset, split, data_dir, options=dict(options))
+    x = torch.from_numpy(ds.float_images())
+    natural = None if ds.obs_mask is None else torch.from_numpy(ds.obs_mask.astype("float32"))
+    return x, natural
+
+
+def images(dataset: str, split: str, data_dir: str | None, options: dict | None = None) -> torch.Tensor:
+    """A split's images as float in [0, 1] (N×C×H×W; a pixel the data itself lacks holds 0)."""
+    return _split(dataset, split, data_dir, _options_key(options))[0]
+
+
+def natural_mask(dataset: str, split: str, data_dir: str | None, options: dict | None = None):
+    """The split's own missing pixels (1 = observed), or None when every image is complete."""
+    return _split(dataset, split, data_dir, _options_key(options))[1]
 
 
 @lru_cache(maxsize=2)
-def reference_stats(dataset: str, n_ref: int, data_dir: str | None) -> FIDReference:
-    """FID reference: ``n_ref`` random test images (fixed subset, shared by every run)."""
-    test = images(dataset, "test", data_dir)
+def _reference(dataset: str, n_ref: int, data_dir: str | None, options: tuple) -> FIDReference | None:
+    from ..data import dataset_info
+    network = dataset_info(dataset, dict(options)).metric_network
+    if network is None:
+        return None
+    test = _complete_test(dataset, data_dir, dict(options))
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(12345))[:min(n_ref, len(test))]
-    return FIDReference(test[idx], name=f"{dataset}-test[{len(idx)}]")
+    return FIDReference(test[idx], name=f"{dataset}-test[{len(idx)}]", dataset=network)
+
+
+def reference_stats(dataset: str, n_ref: int, data_dir: str | None, options: dict | None = None) -> FIDReference | None:
+    """FID reference: ``n_ref`` random test images (fixed subset, shared by every run); None for a
+    dataset without a metric network (no FID/IS: its runs are scored on pixels only)."""
+    return _reference(dataset, n_ref, data_dir, _options_key(options))
+
+
+def _complete_test(dataset: str, data_dir, options: dict | None) -> torch.Tensor:
+    """The test images without a missing pixel of their own: only they have a truth to score against."""
+    test = images(dataset, "test", data_dir, options)
+    natural = natural_mask(dataset, "test", data_dir, options)
+    if natural is None:
+        return test
+    complete = natural.flatten(1).min(1).values > 0
+    if not complete.any():
+        raise ValueError(f"dataset {dataset!r}: no test image is complete, so imputations cannot be scored against a "
+                         "truth; give some complete images (or a test split without NaNs)")
+    return test[complete]
 
 
 def training_data(cfg: ExperimentConfig, rate: float, seed: int, data_dir=None):
     """(x, obs_mask) for a seed: random subset (same for every rate) and a fixed mask drawn by the
-    training mechanism (``mechanism`` with ``mechanism_params``)."""
-    train = images(cfg.dataset, "train", data_dir)
+    training mechanism (``mechanism`` with ``mechanism_params``); pixels the data itself lacks stay
+    missing (the mask is the product of the two)."""
+    train = images(cfg.dataset, "train", data_dir, cfg.dataset_options)
+    natural = natural_mask(cfg.dataset, "train", data_dir, cfg.dataset_options)
     n = min(cfg.train_size, len(train))
     idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(stream_seed(seed, "subset")))[:n]
     x = train[idx]
     m = make_mask(cfg.mechanism, x, rate, stream_seed(seed, "train_mask", rate), **cfg.mechanism_params)
+    if natural is not None:
+        m = m * natural[idx]
     return x, m
 
 
 def _test_order(cfg: ExperimentConfig, seed: int, data_dir=None) -> torch.Tensor:
-    test = images(cfg.dataset, "test", data_dir)
+    test = _complete_test(cfg.dataset, data_dir, cfg.dataset_options)
     return torch.randperm(len(test), generator=torch.Generator().manual_seed(stream_seed(seed, "test_subset")))
 
 
 def test_data(cfg: ExperimentConfig, seed: int, data_dir=None):
-    """(x_true, obs_mask) for a seed: ``n_eval`` random test images with a fixed test mask, drawn by
-    the test mechanism (``test_mechanism``, default: the training one, with its parameters)."""
-    test = images(cfg.dataset, "test", data_dir)
+    """(x_true, obs_mask) for a seed: ``n_eval`` random complete test images with a fixed test mask,
+    drawn by the test mechanism (``test_mechanism``, default: the training one, with its parameters)."""
+    test = _complete_test(cfg.dataset, data_dir, cfg.dataset_options)
     idx = _test_order(cfg, seed, data_dir)[:min(cfg.n_eval, len(test))]
     x = test[idx]
     name, params = cfg.test_masking()
@@ -68,7 +111,7 @@ def held_out_real(cfg: ExperimentConfig, seed: int, data_dir=None) -> torch.Tens
     """As many real test images as are evaluated, disjoint from the evaluated ones: their FID against
     the reference is what a perfect model would score at this N (the metric's floor), and they are
     the held-out side of the memorisation check. Fewer when the test set is too small to spare them."""
-    test = images(cfg.dataset, "test", data_dir)
+    test = _complete_test(cfg.dataset, data_dir, cfg.dataset_options)
     order = _test_order(cfg, seed, data_dir)
     n = min(cfg.n_eval, len(test))
     return test[order[n:2 * n]]

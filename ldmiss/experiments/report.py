@@ -9,7 +9,8 @@ import math
 from pathlib import Path
 
 from . import store
-from .results import COLUMNS, aggregate, describe, method_order, per_run, rows_from_runs
+from .results import (COLUMNS, aggregate, condition, dataset_title, describe, masking, method_order, per_run,
+                      rows_from_runs)
 
 
 def _fmt(cell, digits: int) -> str:
@@ -59,36 +60,52 @@ def markdown_table(rows: list[dict], key: str, digits: int, floors: tuple[tuple[
     return "\n".join(lines)
 
 
+def _has(rows: list[dict], key: str) -> bool:
+    return any(r.get(key) is not None for r in rows)
+
+
 def tables_markdown(rows: list[dict], sweep: dict) -> str:
+    """The report's tables for one condition; a table whose metric no run has (FID and IS on a
+    dataset without a metric network, coverage with one draw) is left out, and the lack is said."""
     head = describe(rows, sweep)
-    t = markdown_table
+
+    def t(title, key, digits, floors=()):
+        return [title, "", markdown_table(rows, key, digits, floors), ""] if _has(rows, key) else []
+    scored = _has(rows, "impute_fid") or _has(rows, "sample_fid")
     parts = [f"_{head}; mean ± std over seeds. Rows in italics are floors: what a perfect model would score "
              "(real test images outside the evaluated set), what the latent prior is trained to match (its "
              "target: decoded encodings of the incomplete training images), and the best this decoder can do "
-             "(its reconstruction of the complete test images)._", "",
-             "### Sample quality (unconditional samples)", "",
-             "FID ↓", "", t(rows, "sample_fid", 2, (("target_fid", True), ("metric_floor_fid", False))), "",
-             "IS ↑", "", t(rows, "sample_is", 2, (("target_is", True), ("metric_floor_is", False))), "",
-             "Prior gap = sample FID ÷ prior-target FID (1 = the prior matches its training distribution) ↓", "",
-             t(rows, "prior_gap", 2), "",
-             "Memorisation check: median nearest-neighbour distance of the samples to training images ÷ to as "
-             "many held-out test images, in the metric network's feature space (≈ 1: no copying; → 0: copies)", "",
-             t(rows, "memorization_ratio", 3), "",
-             f"### Imputation at a {sweep.get('test_rate', 0.5):g} test missing rate", "",
-             "MSE on missing pixels, one draw ↓", "", t(rows, "impute_mse", 4, (("floor_mse", True),)), "",
-             *([f"MSE on missing pixels, mean of {_draws_text(rows)} draws ↓", "", t(rows, "impute_mse_mean", 4), ""]
-               if any((r.get("draws") or 1) > 1 for r in rows) else []),
-             *(["Coverage of the true missing pixels by the draws' central 90% interval (nominal 0.90; "
-                f"few draws make the interval narrow) ↑ to 0.90", "", t(rows, "impute_coverage90", 3), "",
-                "CRPS on missing pixels ↓", "", t(rows, "impute_crps", 4), ""]
-               if any(r.get("impute_coverage90") is not None for r in rows) else []),
-             "FID of imputed images (one draw) ↓", "",
-             t(rows, "impute_fid", 2, (("floor_fid", True), ("metric_floor_fid", False))), "",
-             "IS of imputed images (one draw) ↑", "",
-             t(rows, "impute_is", 2, (("floor_is", True), ("metric_floor_is", False))), "",
-             "### Cost (seconds per run)", "", "fit", "", t(rows, "fit_seconds", 0), "",
-             f"sampling {_n_eval_text(rows)} images", "", t(rows, "sample_seconds", 1), "",
-             f"imputing {_n_eval_text(rows)} images ({_draws_text(rows)} draws)", "", t(rows, "impute_seconds", 1)]
+             "(its reconstruction of the complete test images)._", ""]
+    if not scored:
+        parts += [f"FID and IS are unavailable: {dataset_title(sweep.get('dataset', 'mnist'))} has no metric network "
+                  "(metrics/features.py), so samples are not scored and imputations are scored on their pixels "
+                  "only (MSE, PSNR, SSIM).", ""]
+    if _has(rows, "sample_fid") or _has(rows, "memorization_ratio"):
+        parts += ["### Sample quality (unconditional samples)", "",
+                  *t("FID ↓", "sample_fid", 2, (("target_fid", True), ("metric_floor_fid", False))),
+                  *t("IS ↑", "sample_is", 2, (("target_is", True), ("metric_floor_is", False))),
+                  *t("Prior gap = sample FID ÷ prior-target FID (1 = the prior matches its training distribution) ↓",
+                     "prior_gap", 2),
+                  *t("Memorisation check: median nearest-neighbour distance of the samples to training images ÷ to "
+                     "as many held-out test images, in the metric network's feature space (≈ 1: no copying; → 0: "
+                     "copies)", "memorization_ratio", 3)]
+    multi = any((r.get("draws") or 1) > 1 for r in rows)
+    parts += [f"### Imputation at a {sweep.get('test_rate', 0.5):g} test missing rate", "",
+              *t("MSE on missing pixels, one draw ↓", "impute_mse", 4, (("floor_mse", True),)),
+              *(t(f"MSE on missing pixels, mean of {_draws_text(rows)} draws ↓", "impute_mse_mean", 4) if multi else []),
+              *t("PSNR on missing pixels (dB, per image), one draw ↑", "impute_psnr", 2),
+              *t("SSIM on missing pixels, one draw ↑", "impute_ssim", 3),
+              *t("Coverage of the true missing pixels by the draws' central 90% interval (nominal 0.90; "
+                 "few draws make the interval narrow) ↑ to 0.90", "impute_coverage90", 3),
+              *t("CRPS on missing pixels ↓", "impute_crps", 4),
+              *t("FID of imputed images (one draw) ↓", "impute_fid", 2,
+                 (("floor_fid", True), ("metric_floor_fid", False))),
+              *t("IS of imputed images (one draw) ↑", "impute_is", 2, (("floor_is", True), ("metric_floor_is", False))),
+              "### Cost (seconds per run)", "", *t("fit", "fit_seconds", 0),
+              *t(f"sampling {_n_eval_text(rows)} images", "sample_seconds", 1),
+              *t(f"imputing {_n_eval_text(rows)} images ({_draws_text(rows)} draws)", "impute_seconds", 1)]
+    while parts and parts[-1] == "":
+        parts.pop()
     return "\n".join(parts)
 
 
@@ -113,7 +130,9 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def build_report(root: str | Path, figures: bool = True) -> dict:
-    """Write runs.csv, report.md and fig*.png under ``root``; return paths and the tables' Markdown."""
+    """Write runs.csv, report.md and fig*.png under ``root``; return paths and the tables' Markdown.
+    A root holding several conditions (datasets, masks) gets one section of tables per condition,
+    and each condition's figures in its own folder."""
     root = Path(root)
     runs = store.load_runs(root)
     if not runs:
@@ -122,15 +141,34 @@ def build_report(root: str | Path, figures: bool = True) -> dict:
     sweep = json.loads(sweep_path.read_text()) if sweep_path.is_file() else {"name": runs[0]["preset"]}
     rows = rows_from_runs(runs)
     write_csv(rows, root / "runs.csv")
-    tables = tables_markdown(rows, sweep)
-    out = {"csv": root / "runs.csv", "tables": tables, "figures": []}
-    if figures:
-        from .figures import make_figures
-        out["figures"] = make_figures(root, runs, rows, describe(rows, sweep))
+    groups = sorted({r.get("group", "") for r in runs})
+    sections, made = [], []
+    for tag in groups:
+        g_runs = [r for r in runs if r.get("group", "") == tag]
+        g_rows = [r for r in rows if r["group"] == tag]
+        info = {**sweep, **condition(g_runs[0])}
+        tables = tables_markdown(g_rows, info)
+        sections.append(tables if len(groups) == 1 else f"## {_condition_title(info)}\n\n{tables}")
+        if figures:
+            from .figures import make_figures
+            where = root / tag if tag else root
+            made += make_figures(where, g_runs, g_rows, describe(g_rows, info), poster=_is_poster_protocol(info))
+    tables = "\n\n".join(sections)
+    out = {"csv": root / "runs.csv", "tables": tables, "figures": made}
     # figures not redrawn this time (a committed folder keeps no example images) stay listed
-    kept = sorted(set(out["figures"]) | set(root.glob("fig*.png")), key=lambda p: p.name)
-    figs = "\n".join(f"![{p.stem}]({p.name})" for p in kept)
+    kept = sorted(set(made) | set(root.glob("fig*.png")) | set(root.glob("*/fig*.png")),
+                  key=lambda p: (len(p.relative_to(root).parts), str(p)))
+    figs = "\n".join(f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in kept)
     md = f"# LDMiss report — preset `{sweep.get('name')}`\n\n{tables}\n\n## Figures\n\n{figs}\n"
     (root / "report.md").write_text(md)
     out["markdown"] = root / "report.md"
     return out
+
+
+def _condition_title(info: dict) -> str:
+    return f"{dataset_title(info.get('dataset', 'mnist'))}, {masking(info)}"
+
+
+def _is_poster_protocol(info: dict) -> bool:
+    """MNIST under MCAR: the only condition the poster's figures can be laid over."""
+    return info.get("dataset", "mnist") == "mnist" and masking(info) == "MCAR masks (training and test)"

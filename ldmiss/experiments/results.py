@@ -13,7 +13,7 @@ COLUMNS = ["preset", "method", "train_rate", "seed", "train_size", "n_eval", "n_
            "impute_mse", "impute_fid", "impute_is", "fit_seconds", "sample_seconds", "impute_seconds",
            "floor_fid", "floor_is", "floor_mse", "target_fid", "target_is", "prior_gap", "metric_floor_fid",
            "metric_floor_is", "memorization_ratio", "impute_mse_mean", "draws", "impute_coverage90", "impute_crps",
-           "impute_nfe"]
+           "impute_nfe", "impute_psnr", "impute_ssim", "group", "dataset", "train_mechanism", "test_mechanism"]
 
 # Columns that belong to the run, not to an imputation mode: aggregated once per run.
 RUN_KEYS = ("sample_fid", "sample_is", "sample_seconds", "fit_seconds", "floor_fid", "floor_is", "floor_mse",
@@ -24,10 +24,28 @@ def label(method: str, mode: str, modes: int) -> str:
     return method if modes == 1 else f"{method}-{mode}"
 
 
+def condition(run: dict) -> dict:
+    """The run's dataset and masks (from its stored settings; runs stored before conditions existed
+    were MNIST under MCAR) and its test rate."""
+    st = run.get("settings", {})
+    return {"dataset": st.get("dataset", "mnist"), "dataset_options": st.get("dataset_options", {}),
+            "mechanism": st.get("mechanism", "mcar"), "mechanism_params": st.get("mechanism_params", {}),
+            "test_mechanism": st.get("test_mechanism", ""), "test_mechanism_params": st.get("test_mechanism_params", {}),
+            "test_rate": st.get("test_rate", run.get("test_rate"))}
+
+
+def _mechanism_name(mech: str, params: dict | None) -> str:
+    args = ", ".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
+    return mech.upper() if mech in ("mcar", "mar", "mnar") and not args else f"{mech} ({args})" if args else mech
+
+
 def rows_from_runs(runs: list[dict]) -> list[dict]:
     rows = []
     for run in runs:
         met, tim = run["metrics"], run["timings"]
+        cond = condition(run)
+        test_mech = cond["test_mechanism"] or cond["mechanism"]
+        test_params = cond["test_mechanism_params"] if cond["test_mechanism"] else cond["mechanism_params"]
         modes = met.get("impute", {}) or {"": {}}
         rec, tgt, flo = met.get("reconstruction_floor", {}), met.get("prior_target", {}), met.get("metric_floor", {})
         for mode, imp in modes.items():
@@ -45,6 +63,10 @@ def rows_from_runs(runs: list[dict]) -> list[dict]:
                 "target_fid": tgt.get("fid"), "target_is": tgt.get("is"), "prior_gap": met.get("prior_gap"),
                 "metric_floor_fid": flo.get("fid"), "metric_floor_is": flo.get("is"),
                 "memorization_ratio": met.get("memorization", {}).get("ratio"),
+                "impute_psnr": imp.get("psnr"), "impute_ssim": imp.get("ssim"),
+                "group": run.get("group", ""), "dataset": cond["dataset"],
+                "train_mechanism": _mechanism_name(cond["mechanism"], cond["mechanism_params"]),
+                "test_mechanism": _mechanism_name(test_mech, test_params),
             })
     return rows
 
@@ -54,7 +76,7 @@ def per_run(rows: list[dict]) -> list[dict]:
     not depend on the imputation mode, so they must not be listed once per mode)."""
     seen, out = set(), []
     for r in rows:
-        k = (r["base"], r["train_rate"], r["seed"])
+        k = (r.get("group", ""), r["base"], r["train_rate"], r["seed"])
         if k not in seen:
             seen.add(k)
             out.append({**r, "method": r["base"]})
@@ -77,23 +99,29 @@ def method_order(rows: list[dict]) -> list[str]:
     return sorted({r["method"] for r in rows}, key=lambda m: (preferred.index(m) if m in preferred else 99, m))
 
 
+def dataset_title(name: str) -> str:
+    from ..data.datasets import REGISTRY
+    return REGISTRY[name].title if name in REGISTRY else f"`{name}`"
+
+
 def describe(rows: list[dict], sweep: dict) -> str:
+    """One sentence of what the rows were measured on (``sweep``: the sweep's or a condition's fields)."""
     seeds = sorted({r["seed"] for r in rows})
     n_eval = sorted({r["n_eval"] for r in rows if r["n_eval"]})
     n_ref = sorted({r["n_ref"] for r in rows if r["n_ref"]})
     train_size = sorted({r["train_size"] for r in rows if r["train_size"]})
-    return (f"preset `{sweep.get('name', '?')}`, N = {'/'.join(map(str, n_eval))} generated/imputed images against "
-            f"{'/'.join(map(str, n_ref))} MNIST test images (FID reference), seeds {seeds}, "
-            f"{'/'.join(map(str, train_size))} training images, test missing rate {sweep.get('test_rate', '?')}, "
-            f"{masking(sweep)}")
+    title = dataset_title(sweep.get("dataset", "mnist"))
+    reference = (f"against {'/'.join(map(str, n_ref))} {title} test images (FID reference)" if n_ref
+                 else f"(no FID/IS: {title} has no metric network; scored on pixels)")
+    return (f"preset `{sweep.get('name', '?')}`, {title}, N = {'/'.join(map(str, n_eval))} generated/imputed images "
+            f"{reference}, seeds {seeds}, {'/'.join(map(str, train_size))} training images, test missing rate "
+            f"{sweep.get('test_rate', '?')}, {masking(sweep)}")
 
 
 def masking(sweep: dict) -> str:
     """How the masks were drawn, e.g. "MCAR masks" or "training masks block (size=7), test masks MCAR"."""
-    def name(mech, params):
-        args = ", ".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
-        return mech.upper() if mech in ("mcar", "mar", "mnar") and not args else f"{mech} ({args})" if args else mech
-    train = name(sweep.get("mechanism", "mcar"), sweep.get("mechanism_params"))
+    train = _mechanism_name(sweep.get("mechanism", "mcar"), sweep.get("mechanism_params"))
     if not sweep.get("test_mechanism"):
         return f"{train} masks (training and test)"
-    return f"training masks {train}, test masks {name(sweep['test_mechanism'], sweep.get('test_mechanism_params'))}"
+    test = _mechanism_name(sweep["test_mechanism"], sweep.get("test_mechanism_params"))
+    return f"{train} masks (training and test)" if test == train else f"training masks {train}, test masks {test}"

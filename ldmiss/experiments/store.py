@@ -33,18 +33,48 @@ def cache_dir(root: Path) -> Path:
     return Path(root) / "_cache"
 
 
-def checkpoint_dir(root: Path, method: str, rate: float, seed: int, settings_key: str) -> Path:
+def checkpoint_dir(root: Path, method: str, rate: float, seed: int, settings_key: str, group: str = "") -> Path:
     """Training checkpoints of one run in flight, keyed by its settings (so a run forced with new
     settings never resumes from old ones); removed when the run is published. Not results."""
-    return Path(root) / "_checkpoints" / method / f"rate{rate:.2f}_seed{seed}-{settings_key}"
+    return Path(root) / "_checkpoints" / (group or ".") / method / f"rate{rate:.2f}_seed{seed}-{settings_key}"
 
 
-def run_name(method: str, rate: float, seed: int) -> str:
-    return f"{method}/rate{rate:.2f}_seed{seed}"
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in str(text)).strip("-")
 
 
-def run_dir(root: Path, method: str, rate: float, seed: int) -> Path:
-    return Path(root) / run_name(method, rate, seed)
+def _mechanism_slug(name: str, params: dict | None) -> str:
+    return "-".join([name, *(f"{k}{_slug(v)}" for k, v in sorted((params or {}).items()))])
+
+
+def condition_tag(fields: dict) -> str:
+    """Folder of a condition (dataset and masks) inside a results root: "" for MNIST under MCAR
+    (so folders made before conditions existed keep their layout), else the parts that differ:
+    the dataset (a path as ``user-<name>-<hash>``), then the masks — one name when training and test
+    share them (``block-size14``), ``train-<a>_test-<b>`` when not."""
+    parts = []
+    dataset, options = fields.get("dataset", "mnist"), fields.get("dataset_options") or {}
+    from ..data.datasets import is_path
+    if is_path(dataset):
+        digest = hashlib.sha256(json.dumps([str(Path(dataset).expanduser().resolve()), options], sort_keys=True,
+                                           default=str).encode()).hexdigest()[:8]
+        parts.append(f"user-{_slug(Path(dataset).stem or 'data')}-{digest}")
+    elif dataset != "mnist":
+        parts.append(_slug(dataset))
+    train = _mechanism_slug(fields.get("mechanism", "mcar"), fields.get("mechanism_params"))
+    test = (_mechanism_slug(fields["test_mechanism"], fields.get("test_mechanism_params"))
+            if fields.get("test_mechanism") else train)
+    if (train, test) != ("mcar", "mcar"):
+        parts.append(train if train == test else f"train-{train}_test-{test}")
+    return "_".join(parts)
+
+
+def run_name(method: str, rate: float, seed: int, group: str = "") -> str:
+    return f"{group + '/' if group else ''}{method}/rate{rate:.2f}_seed{seed}"
+
+
+def run_dir(root: Path, method: str, rate: float, seed: int, group: str = "") -> Path:
+    return Path(root) / run_name(method, rate, seed, group)
 
 
 def is_done(path: Path) -> bool:
@@ -53,7 +83,7 @@ def is_done(path: Path) -> bool:
 
 # What determines a run's result besides its method, rate and seed: the protocol fields of the
 # experiment, the method's full config and the package version (the names as stored in ``settings``).
-PROTOCOL_FIELDS = ("dataset", "mechanism", "mechanism_params", "test_mechanism", "test_mechanism_params",
+PROTOCOL_FIELDS = ("dataset", "dataset_options", "mechanism", "mechanism_params", "test_mechanism", "test_mechanism_params",
                    "train_size", "test_rate", "n_eval", "n_ref", "draws", "impute_modes")
 
 
@@ -190,7 +220,8 @@ def _staging_owner_gone(path: Path) -> bool:
 def clean_stale(root: Path) -> list[Path]:
     """Remove staging directories left by killed runs — only those whose owner is provably gone
     (another sweeper's run in flight on the same root is left alone)."""
-    stale = [p for p in Path(root).glob("*/*.tmp-*") if p.is_dir() and _staging_owner_gone(p)]
+    candidates = [*Path(root).glob("*/*.tmp-*"), *Path(root).glob("*/*/*.tmp-*")]  # ungrouped and grouped runs
+    stale = [p for p in candidates if p.is_dir() and _staging_owner_gone(p)]
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
     return stale
@@ -198,9 +229,10 @@ def clean_stale(root: Path) -> list[Path]:
 
 def load_runs(root: Path) -> list[dict]:
     runs = []
-    for path in sorted(Path(root).glob(f"*/*/{METRICS_FILE}")):
-        if ".tmp-" in path.parent.name:
-            continue
+    paths = [*Path(root).glob(f"*/*/{METRICS_FILE}"), *Path(root).glob(f"*/*/*/{METRICS_FILE}")]
+    for path in sorted(paths):
+        if ".tmp-" in path.parent.name or path.parts[len(Path(root).parts)].startswith("_"):
+            continue  # a run in flight, or a component cache / comparison point under _cache, compare
         doc = json.loads(path.read_text())
         doc["_dir"] = str(path.parent)
         runs.append(doc)

@@ -1,4 +1,7 @@
-"""Methods × training missing rates × seeds: plan the runs and hand them to workers.
+"""Conditions × methods × training missing rates × seeds: plan the runs and hand them to workers.
+
+A condition (dataset and masks, ``ExperimentConfig.conditions``) is one more axis: its runs live
+under its own folder of the results root (store.condition_tag; none for MNIST under MCAR).
 
 What a run sees comes from :mod:`.protocol` (same data, masks and reference for every method of a
 seed) and how it is scored from :mod:`.evaluation`; this module only plans, schedules and stores.
@@ -33,6 +36,14 @@ class RunSpec:
     method: str
     rate: float
     seed: int
+    group: str = ""  # the condition's folder (store.condition_tag)
+
+    @property
+    def name(self) -> str:
+        return store.run_name(self.method, self.rate, self.seed, self.group)
+
+    def path(self, root: Path) -> Path:
+        return store.run_dir(root, self.method, self.rate, self.seed, self.group)
 
 
 def run_settings(cfg: ExperimentConfig, method_name: str) -> dict:
@@ -54,16 +65,18 @@ def check_finished(cfg: ExperimentConfig, root: Path, specs: list[RunSpec], forc
     """The finished runs among ``specs``. One made with other settings than ``cfg``'s is an error
     naming the runs and the differing fields — unless ``force``, when it is rerun (not counted)."""
     done, stale = [], []
-    methods = {s.method for s in specs}
-    current, defaults = {m: run_settings(cfg, m) for m in methods}, {m: default_settings(m) for m in methods}
+    groups = dict(cfg.tagged_groups())
+    keys = {(s.group, s.method) for s in specs}
+    current = {(g, m): run_settings(groups[g], m) for g, m in keys}
+    defaults = {m: default_settings(m) for _, m in keys}
     for spec in specs:
-        path = store.run_dir(root, spec.method, spec.rate, spec.seed)
+        path = spec.path(root)
         if not store.is_done(path):
             continue
-        diff = store.settings_diff(store.stored_settings(store.read_run(path)), current[spec.method],
+        diff = store.settings_diff(store.stored_settings(store.read_run(path)), current[(spec.group, spec.method)],
                                    defaults[spec.method])
         if diff and not force:
-            stale.append(f"{store.run_name(spec.method, spec.rate, spec.seed)}: " + "; ".join(diff[:4])
+            stale.append(f"{spec.name}: " + "; ".join(diff[:4])
                          + (f"; … {len(diff) - 4} more" if len(diff) > 4 else ""))
         elif not diff:
             done.append(spec)
@@ -79,24 +92,27 @@ CHECKPOINT_EVERY = 120.0  # seconds of training between checkpoints of a run in 
 
 def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "auto", data_dir=None,
             progress: bool = False, checkpoint_every: float = CHECKPOINT_EVERY) -> dict:
-    """Fit, evaluate and store one run; return its metrics document."""
-    final = store.run_dir(root, spec.method, spec.rate, spec.seed)
+    """Fit, evaluate and store one run (``cfg``: its condition's config); return its metrics document."""
+    final = spec.path(root)
     cls = get_method_class(spec.method)
     method = cls(None, device=device, **cfg.method_overrides(spec.method))
     settings = run_settings(cfg, spec.method)
     x, m = training_data(cfg, spec.rate, spec.seed, data_dir)
     x_test, m_test = test_data(cfg, spec.seed, data_dir)
-    ref = reference_stats(cfg.dataset, cfg.n_ref, data_dir)
+    ref = reference_stats(cfg.dataset, cfg.n_ref, data_dir, cfg.dataset_options)
     ctx = RunContext(cfg, method, spec.rate, spec.seed, x, m, x_test, m_test,
                      held_out_real(cfg, spec.seed, data_dir), ref)
-    t0 = time.perf_counter()
-    ckpt = store.checkpoint_dir(root, spec.method, spec.rate, spec.seed, store.settings_hash(settings))
-    method.fit(apply_mask(x, m), m, seed=stream_seed(spec.seed, "fit", spec.rate), progress=progress,
-               cache_dir=store.cache_dir(root), checkpoint_dir=ckpt, checkpoint_every=checkpoint_every)
-    ctx.timings["fit_seconds"] = time.perf_counter() - t0
+    ckpt = store.checkpoint_dir(root, spec.method, spec.rate, spec.seed, store.settings_hash(settings), spec.group)
+    method, fit_seconds, reused = fit_or_reuse(method, x, m, stream_seed(spec.seed, "fit", spec.rate), root, device,
+                                               progress, ckpt, checkpoint_every)
+    ctx.method = method
+    ctx.timings["fit_seconds"] = fit_seconds
+    if reused:
+        ctx.timings["fit_reused"] = True
     ctx.examples.update(test_true=x_test[:cfg.grid].numpy(), test_mask=m_test[:cfg.grid].numpy())
-    metrics = {"n_eval": len(x_test), "n_ref": ref.n, "reference": ref.name, **evaluate(ctx)}
-    doc = {"preset": cfg.name, "method": spec.method, "train_rate": spec.rate, "seed": spec.seed,
+    metrics = {"n_eval": len(x_test), "n_ref": ref.n if ref else 0, "reference": ref.name if ref else None,
+               **evaluate(ctx)}
+    doc = {"preset": cfg.name, "method": spec.method, "train_rate": spec.rate, "seed": spec.seed, "group": spec.group,
            "test_rate": cfg.test_rate, "train_size": len(x), "draws": cfg.draws, "metrics": metrics,
            "timings": ctx.timings, "config": to_dict(method.config), "ldmiss_version": __version__,
            "device": str(method.device), "torch_threads": torch.get_num_threads(), "host": platform.node(),
@@ -109,11 +125,41 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     return doc
 
 
+def fit_or_reuse(method, x, m, seed: int, root: Path, device, progress, checkpoint_dir, checkpoint_every):
+    """Fit ``method`` on (x, m), or load the identical fit another run of this root made: conditions
+    that differ only in their test masks train the same model on the same data, so it is trained
+    once (``_cache/fits``, keyed by method, config, data, mask and seed; a lock makes a second
+    process wait for the first). Returns (method, seconds the fit took when it was made, reused)."""
+    import fcntl
+    import hashlib
+    import json
+
+    from ..methods import load_method
+    h = hashlib.sha256(json.dumps([method.name, to_dict(method.config), seed, __version__], sort_keys=True,
+                                  default=float).encode())
+    for t in (x, m):
+        h.update(t.contiguous().numpy().tobytes())
+    path = store.cache_dir(root) / "fits" / f"{method.name}-{h.hexdigest()[:24]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (path / "fit.json").is_file():
+            return load_method(path, device=device), json.loads((path / "fit.json").read_text())["fit_seconds"], True
+        t0 = time.perf_counter()
+        method.fit(apply_mask(x, m), m, seed=seed, progress=progress, cache_dir=store.cache_dir(root),
+                   checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every)
+        seconds = time.perf_counter() - t0
+        with store.staging(path) as tmp:
+            method.save(tmp)
+            store.write_json(tmp / "fit.json", {"fit_seconds": seconds})
+    return method, seconds, False
+
+
 def _worker(cfg, spec, root, data_dir, device, threads, progress=False):
     """Claim, run and release one run. ``(spec, None, None)`` = another sweeper on this root has it
     (or has just finished it with these settings)."""
     torch.set_num_threads(threads)
-    final = store.run_dir(root, spec.method, spec.rate, spec.seed)
+    final = spec.path(root)
     if not store.claim(final):
         return spec, None, None
     try:
@@ -130,7 +176,7 @@ def _worker(cfg, spec, root, data_dir, device, threads, progress=False):
 
 def _finished(bar, spec: RunSpec, doc: dict | None, err: str | None, failures: list, others: list) -> None:
     """One line per finished run (long runs otherwise look stalled), then advance the bar."""
-    name = store.run_name(spec.method, spec.rate, spec.seed)
+    name = spec.name
     if err:
         failures.append((spec, err))
         bar.write(f"  {name}: FAILED ({err.strip().splitlines()[-1]})")
@@ -140,14 +186,17 @@ def _finished(bar, spec: RunSpec, doc: dict | None, err: str | None, failures: l
             bar.write(f"  {name}: left to another sweeper on this folder")
     elif not bar.disable:
         mse = ", ".join(f"{mode} MSE {v['mse']:.4f}" for mode, v in doc["metrics"]["impute"].items())
-        fid = f", sample FID {doc['metrics']['sample']['fid']:.1f}" if "sample" in doc["metrics"] else ""
+        fid = (f", sample FID {doc['metrics']['sample']['fid']:.1f}" if "fid" in doc["metrics"].get("sample", {})
+               else "")
         bar.write(f"  {name}: fit {doc['timings']['fit_seconds']:.0f} s; {mse}{fid}")
     bar.update(1)
 
 
 def plan(cfg: ExperimentConfig) -> list[RunSpec]:
-    """Cheap runs first within a seed/rate so partial sweeps already have the references."""
-    return [RunSpec(m, float(r), int(s)) for s in cfg.seeds for r in cfg.train_rates for m in cfg.methods]
+    """Every (condition, method, rate, seed); cheap runs first within a seed/rate so partial sweeps
+    already have the references."""
+    return [RunSpec(m, float(r), int(s), tag) for tag, _ in cfg.tagged_groups()
+            for s in cfg.seeds for r in cfg.train_rates for m in cfg.methods]
 
 
 def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: str = "auto", data_dir=None,
@@ -173,14 +222,15 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
               f"{executor.describe()}; a line is printed as each run finishes")
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"sweep {cfg.name}", disable=not progress)
     in_process = isinstance(executor, LocalExecutor) and executor.jobs <= 1
-    tasks = [(cfg, s, root, data_dir) for s in todo]
+    groups = dict(cfg.tagged_groups())
+    tasks = [(groups[s.group], s, root, data_dir) for s in todo]
     if not in_process:
         tasks = order_longest_first(tasks, lambda t: get_method_class(t[1].method).relative_cost)
     for spec, doc, err in executor.run(_worker, tasks, progress=progress and in_process):
         _finished(bar, spec, doc, err, failures, others)
     bar.close()
     for spec, err in failures:
-        print(f"run {store.run_name(spec.method, spec.rate, spec.seed)} failed:\n{err}")
+        print(f"run {spec.name} failed:\n{err}")
     return {"runs": len(specs), "ran": len(todo) - len(others), "skipped": len(specs) - len(todo) + len(others),
             "by_others": len(others), "failed": len(failures),
             "seconds": time.perf_counter() - start}

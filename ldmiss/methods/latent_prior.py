@@ -6,6 +6,7 @@ LDMiss uses. It works in the normalised space u = normalize(z); ``to_latent`` ma
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +26,10 @@ class LatentPriorConfig:
     latent_norm: str = "per_dim"  # "global", "per_dim" or "whiten" (diffusion/normalizer.py)
     eps_net: str = "mlp"
     net: dict = field(default_factory=lambda: {"width": 512, "depth": 4})
+    # An MLP over the flattened latent suits MNIST's 98 values but not e.g. 64×64 images' 16×16×2:
+    # latents with more than ``mlp_max_values`` values get the convolutional U-Net ``large_net`` instead.
+    mlp_max_values: int = 512
+    large_net: dict = field(default_factory=lambda: {"base": 64, "mults": [1, 2]})
     loss: LossConfig = field(default_factory=lambda: LossConfig(prediction="v", time_dist="logsnr"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=10000, batch_size=512, lr=2e-3,
                                                                    lr_schedule="cosine", warmup_steps=200))
@@ -34,14 +39,24 @@ class LatentPriorConfig:
     compile: bool = False  # torch.compile the ε-network (no gain for this MLP on the CPU: docs/ablations.md)
 
 
-constrain("LatentPriorConfig", latent_norm=("choices", KINDS), precision=("choices", PRECISIONS))  # eps_net: checked by check_net_options
+constrain("LatentPriorConfig", latent_norm=("choices", KINDS), precision=("choices", PRECISIONS),
+          mlp_max_values=("range", 1, None))  # eps_net: checked by check_net_options
+
+
+def prior_net(cfg: LatentPriorConfig, latent_shape) -> tuple[str, dict]:
+    """(ε-network kind, its options) for a latent of ``latent_shape``: ``eps_net``/``net`` unless the
+    MLP is asked for a latent larger than ``mlp_max_values``, which gets ``large_net`` (a U-Net)."""
+    if cfg.eps_net == "mlp" and math.prod(latent_shape) > cfg.mlp_max_values:
+        return "unet", dict(cfg.large_net)
+    return cfg.eps_net, dict(cfg.net)
 
 
 class LatentPrior:
     def __init__(self, cfg: LatentPriorConfig, latent_shape: tuple[int, ...], device="cpu"):
         self.cfg, self.latent_shape, self.device = cfg, tuple(latent_shape), device
         self.normalizer = LatentNormalizer(self.latent_shape, cfg.latent_norm).to(device)
-        self.net = build_eps_net(cfg.eps_net, self.latent_shape, **cfg.net).to(device)
+        kind, options = prior_net(cfg, self.latent_shape)
+        self.net = build_eps_net(kind, self.latent_shape, **options).to(device)
         self.sde = VPSDE(**to_dict(cfg.sde))
 
     def parts(self) -> dict:

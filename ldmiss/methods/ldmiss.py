@@ -42,6 +42,7 @@ class LDMiss(Autoencoded, Conditioned, Method):
     def check_config(cls, config) -> None:
         from ..nets import check_net_options
         check_net_options(config.prior.eps_net, config.prior.net, f"{cls.name}.prior.net")
+        check_net_options("unet", config.prior.large_net, f"{cls.name}.prior.large_net")
 
     def _build(self, image_shape):
         self.vae = build_vae(self.config.vae, image_shape).to(self.device)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 from ..config import TrainConfig, constrain
 from ..nets import VAE
+from ..nets.likelihoods import LIKELIHOODS
 from ..nets.precision import PRECISIONS, autocast
 from ..training import train
 from .common import batch_slices
@@ -30,16 +30,17 @@ class VAEConfig:
     map_steps: int = 100  # decoder-inversion steps for the `vae` reference's "map" mode
     map_lr: float = 0.05
     precision: str = "fp32"  # "fp32", "bf16" (autocast) or "tf32" for the encoder and decoder while training
+    likelihood: str = "bernoulli"  # decoder p(x | z): bernoulli, cbernoulli or gaussian (nets/likelihoods.py)
 
 
-constrain("VAEConfig", precision=("choices", PRECISIONS), latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
+constrain("VAEConfig", precision=("choices", PRECISIONS), likelihood=("choices", LIKELIHOODS), latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
           iw_samples=("range", 1, None), map_steps=("range", 0, None), map_lr=("range", 0.0, None))
 
 
 def build_vae(cfg: VAEConfig, image_shape) -> VAE:
     if image_shape[1] % 4 or image_shape[2] % 4:
         raise ValueError(f"the β-VAE downsamples by 4; image size {image_shape[1:]} must be divisible by 4")
-    return VAE(image_shape[0], cfg.latent_channels, cfg.width, cfg.encoder_sees_mask)
+    return VAE(image_shape[0], cfg.latent_channels, cfg.width, cfg.encoder_sees_mask, cfg.likelihood)
 
 
 def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator,
@@ -118,8 +119,7 @@ def map_latents(vae: VAE, x: torch.Tensor, obs_mask: torch.Tensor, z0: torch.Ten
     opt = torch.optim.Adam([z], lr=lr)
     with torch.enable_grad():
         for _ in range(steps):
-            logits = vae.decoder(z)
-            loss = (F.binary_cross_entropy_with_logits(logits, x, reduction="none") * obs_mask).sum()
+            loss = -(vae.likelihood.log_prob(vae.decoder(z), x) * obs_mask).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()

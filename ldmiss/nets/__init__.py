@@ -1,5 +1,5 @@
 """Networks: they map tensors to tensors and know nothing about SDEs, masks or training."""
-from .classifier import MNISTClassifier
+from .classifier import ImageClassifier, MNISTClassifier
 from .mlp import ResMLP
 from .unet import UNet
 from .vae import VAE
@@ -41,4 +41,4 @@ def build_eps_net(kind: str, shape, **kwargs):
         raise ValueError(f"invalid option for the {kind!r} ε-network ({exc}); valid: {valid}") from exc
 
 
-__all__ = ["MNISTClassifier", "ResMLP", "UNet", "VAE", "EPS_NETS", "build_eps_net", "check_net_options"]
+__all__ = ["ImageClassifier", "MNISTClassifier", "ResMLP", "UNet", "VAE", "EPS_NETS", "build_eps_net", "check_net_options"]

@@ -1,14 +1,17 @@
-"""Convolutional β-VAE for 28×28 images with a 2×7×7 latent (784 → 98 values).
+"""Convolutional β-VAE for C×H×W images (H, W divisible by 4) with a latent_channels×H/4×W/4 latent
+(MNIST: 784 → 2×7×7 = 98 values).
 
 The encoder q(z | x̃, m) optionally sees the observation mask as extra channels, so it can tell a
-missing pixel from a black one. The decoder p(x | z) is a product of per-pixel Bernoullis (logits);
-because it factorises over pixels, missing pixels simply drop out of the likelihood.
+missing pixel from a black one. The decoder p(x | z) is a per-pixel likelihood (nets/likelihoods.py:
+Bernoulli by default, continuous Bernoulli or Gaussian); because it factorises over pixels, missing
+pixels simply drop out of it.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from .likelihoods import Likelihood
 
 
 class Encoder(nn.Module):
@@ -40,22 +43,24 @@ class Decoder(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Per-pixel Bernoulli logits."""
+        """The likelihood's raw per-pixel parameter (Bernoulli logits by default)."""
         return self.net(z)
 
 
 class VAE(nn.Module):
-    def __init__(self, channels: int = 1, latent_channels: int = 2, width: int = 32, sees_mask: bool = True):
+    def __init__(self, channels: int = 1, latent_channels: int = 2, width: int = 32, sees_mask: bool = True,
+                 likelihood: str = "bernoulli"):
         super().__init__()
         self.encoder = Encoder(channels, latent_channels, width, sees_mask)
         self.decoder = Decoder(channels, latent_channels, width)
+        self.likelihood = Likelihood(likelihood, channels)
 
     def encode(self, x, obs_mask):
         return self.encoder(x, obs_mask)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Mean image in [0, 1] (differentiable; used by guidance)."""
-        return torch.sigmoid(self.decoder(z))
+        return self.likelihood.mean(self.decoder(z))
 
     def loss(self, x: torch.Tensor, obs_mask: torch.Tensor, beta: float, iw_samples: int = 1,
              generator: torch.Generator | None = None) -> torch.Tensor:
@@ -70,9 +75,9 @@ class VAE(nn.Module):
         k = max(1, int(iw_samples))
         noise = torch.randn((k, *mu.shape), generator=generator, device=generator.device if generator is not None else mu.device).to(mu.device)
         z = mu[None] + std[None] * noise
-        logits = self.decoder(z.flatten(0, 1)).float().view(k, *x.shape)
-        rec = -(F.binary_cross_entropy_with_logits(logits, x[None].expand_as(logits), reduction="none")
-                * obs_mask[None]).flatten(2).sum(-1)  # k × N log p(x_o | z)
+        out = self.decoder(z.flatten(0, 1)).float().view(k, *x.shape)
+        rec = (self.likelihood.log_prob(out, x[None].expand_as(out))
+               * obs_mask[None]).flatten(2).sum(-1)  # k × N log p(x_o | z)
         if k == 1:
             kl = 0.5 * (mu**2 + std**2 - 1.0 - logvar).flatten(1).sum(-1)
             return (-rec[0] + beta * kl).mean()
