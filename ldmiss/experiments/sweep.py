@@ -10,6 +10,9 @@ processes (``jobs`` > 1 in parallel, one thread each) or Ray tasks.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import platform
 import shutil
 import time
@@ -23,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..config import ConfigError, to_dict
-from ..methods import get_method_class
+from ..methods import get_method_class, load_method
 from ..missing import apply_mask
 from . import store
 from .config import ExperimentConfig, validate_experiment
@@ -130,11 +133,6 @@ def fit_or_reuse(method, x, m, seed: int, root: Path, device, progress, checkpoi
     that differ only in their test masks train the same model on the same data, so it is trained
     once (``_cache/fits``, keyed by method, config, data, mask and seed; a lock makes a second
     process wait for the first). Returns (method, seconds the fit took when it was made, reused)."""
-    import fcntl
-    import hashlib
-    import json
-
-    from ..methods import load_method
     h = hashlib.sha256(json.dumps([method.name, to_dict(method.config), seed, __version__], sort_keys=True,
                                   default=float).encode())
     for t in (x, m):
