@@ -141,6 +141,21 @@ def test_presets_load_and_set_overrides():
     assert load_preset("fashion-quick").dataset == "fashion-mnist"
     tags = [t for t, _ in load_preset("mechanisms").tagged_groups()]
     assert tags[0] == "" and len(set(tags)) == len(tags) == 10
+
+
+def test_a_preset_extends_another_and_states_only_what_differs(tmp_path):
+    from ldmiss.config import ConfigError
+    quick = load_preset("quick")
+    (tmp_path / "v.toml").write_text('extends = "quick"\nname = "v"\nseeds = [3]\n'
+                                     '[method.ldmiss]\nprior.train = { steps = 7 }\n')
+    v = load_preset(str(tmp_path / "v.toml"))
+    assert v.seeds == [3] and v.train_size == quick.train_size and v.description == ""
+    assert v.method["ldmiss"]["prior"]["train"] == {**quick.method["ldmiss"]["prior"]["train"], "steps": 7}
+    assert v.method["ddpm"] == quick.method["ddpm"]
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\nname = "a"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\nname = "b"\n')
+    with pytest.raises(ConfigError, match="extends it back"):
+        load_preset(str(tmp_path / "a.toml"))
     assert parse_set(["a.b=3", "c=true", "d=[1, 2]", "e=word"]) == {"a": {"b": 3}, "c": True, "d": [1, 2], "e": "word"}
 
 

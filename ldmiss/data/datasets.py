@@ -10,13 +10,14 @@ returns one split of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from .sources import fetch_dataset, load_verified
-from .user import DatasetError, is_user_dataset, load_user
+from .user import DatasetError, fingerprint, is_user_dataset, load_user
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,8 @@ REGISTRY: dict[str, DatasetInfo] = {
     "fashion-mnist": DatasetInfo("fashion-mnist", "Fashion-MNIST", (1, 28, 28), "bernoulli", "fashion-mnist",
                                  load_fashion_mnist, fetchable=True),
 }
-# Views of the registry under the names they had before it existed.
+# The registry's loaders under the name they had in 0.1.0 (public API).
 DATASETS: dict[str, Callable[..., Dataset]] = {k: v.load for k, v in REGISTRY.items()}
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {k: v.shape for k, v in REGISTRY.items()}
-METRIC_NETWORKS = {k for k, v in REGISTRY.items() if v.metric_network}
 
 USER_OPTIONS = {"size": None, "test_fraction": 0.2, "split_seed": 0}
 
@@ -112,6 +111,19 @@ def dataset_info(name: str, options: dict | None = None) -> DatasetInfo:
             raise ValueError(f"unknown dataset {name!r}; choose from {sorted(REGISTRY)} or give a folder of images "
                              f"or an .npz file")
         return REGISTRY[name]
+    return _user_info(name, options_key(opts), fingerprint(Path(name).expanduser()))
+
+
+def options_key(options: dict | None) -> tuple:
+    """Dataset options as a hashable key (lists → tuples), for caches keyed by them."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (options or {}).items()))
+
+
+@lru_cache(maxsize=8)
+def _user_info(name: str, options: tuple, data_fingerprint: str) -> DatasetInfo:
+    """The entry made for a folder / .npz, read once per (path, options, content on disk): every
+    caller (validation, each run's settings, the reference) asks for it."""
+    opts = dict(options)
     images, _, _ = load_user(name, "train", **opts)
 
     def load(split: str, data_dir=None) -> Dataset:

@@ -106,7 +106,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     return x.numpy().astype(np.float32), labels, natural
 
 
-def _fingerprint(path: Path) -> str:
+def fingerprint(path: Path) -> str:
     """Identity of the data on disk (names, sizes, mtimes), so an edited folder is re-read."""
     h = hashlib.sha256()
     items = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
@@ -117,7 +117,7 @@ def _fingerprint(path: Path) -> str:
 
 
 @lru_cache(maxsize=4)
-def _read(path: str, size: tuple[int, int] | None, fingerprint: str):
+def _read(path: str, size: tuple[int, int] | None, data_fingerprint: str):
     p = Path(path)
     if p.is_dir():
         images, labels = read_folder(p, size)
@@ -139,7 +139,7 @@ def load_user(path: str, split: str, size=None, test_fraction: float = 0.2, spli
     size = None if size is None else tuple(int(s) for s in size)
     if size is not None and (len(size) != 2 or min(size) < 4):
         raise DatasetError(f"size must be (H, W) with H, W ≥ 4, got {size}")
-    images, labels, natural = _read(str(p.resolve()), size, _fingerprint(p))
+    images, labels, natural = _read(str(p.resolve()), size, fingerprint(p))
     n = len(images)
     n_test = max(1, int(round(test_fraction * n)))
     if n - n_test < 1:

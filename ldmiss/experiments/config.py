@@ -12,7 +12,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from ..config import ConfigError, from_dict
+from ..config import ConfigError, deep_update, from_dict
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
@@ -50,11 +50,13 @@ class ExperimentConfig:
                                                             for k, v in c.items()}) for c in self.conditions]
 
     def tagged_groups(self) -> list[tuple[str, "ExperimentConfig"]]:
-        """(folder tag, config) per condition: :func:`group_tag`, plus ``_testrate<r>`` where a
-        condition sets its own test missing rate."""
+        """(folder tag, config) per condition: its dataset and masks (store.condition_tag; "" for
+        MNIST under MCAR), plus ``testrate<r>`` where a condition sets its own test missing rate."""
+        from .store import condition_tag
         out = []
         for g in self.groups():
-            parts = [group_tag(g)] + ([f"testrate{g.test_rate:.2f}"] if g.test_rate != self.test_rate else [])
+            parts = [condition_tag(g.to_dict())] + ([f"testrate{g.test_rate:.2f}"] if g.test_rate != self.test_rate
+                                                    else [])
             out.append(("_".join(p for p in parts if p), g))
         return out
 
@@ -84,15 +86,6 @@ class ExperimentConfig:
 
 CONDITION_FIELDS = ("dataset", "dataset_options", "mechanism", "mechanism_params", "test_mechanism",
                     "test_mechanism_params", "test_rate")
-
-
-def group_tag(cfg: "ExperimentConfig | dict") -> str:
-    """The folder a condition's runs live under (store.py): "" for MNIST under MCAR (the poster's
-    protocol, and every results folder made before conditions existed), else e.g. ``fashion-mnist``,
-    ``block-size14`` (trained and tested under block masks), ``train-mcar_test-half``."""
-    from .store import condition_tag
-    d = cfg.to_dict() if isinstance(cfg, ExperimentConfig) else cfg
-    return condition_tag(d)
 
 
 def experiment_from_dict(data: dict, where: str = "") -> ExperimentConfig:
@@ -184,17 +177,38 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
-def load_preset(name_or_path: str) -> ExperimentConfig:
-    """A preset by name (``smoke``, ``quick``, ``cpu``, ``paper``) or a path to a TOML file."""
+def _preset_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         raise ValueError(f"unknown preset {name_or_path!r}; choose from {list_presets()} or give a .toml path")
+    return path
+
+
+def _preset_data(path: Path, seen: tuple = ()) -> dict:
+    """A preset's TOML as a dict; ``extends = "other"`` starts from that preset's (recursively) and
+    applies this file's keys on top (tables merge key by key), so a variant states only what differs."""
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    base_path = _preset_path(base) if not Path(base).suffix else (path.parent / base)
+    if base_path.resolve() in seen:
+        raise ConfigError(f"{path}: extends {base!r}, which extends it back")
+    merged = _preset_data(base_path, seen + (path.resolve(),))
+    merged.pop("description", None)  # a description is the preset's own
+    deep_update(merged, data)
+    return merged
+
+
+def load_preset(name_or_path: str) -> ExperimentConfig:
+    """A preset by name (``smoke``, ``quick``, ``cpu``, ``paper``, …) or a path to a TOML file."""
+    path = _preset_path(name_or_path)
+    data = _preset_data(path)
     try:
         return experiment_from_dict(data)
     except ConfigError as exc:

@@ -13,6 +13,7 @@ from functools import lru_cache
 import torch
 
 from ..data import load_dataset
+from ..data.datasets import options_key
 from ..metrics import FIDReference
 from ..missing import make_mask
 from .config import ExperimentConfig
@@ -25,10 +26,6 @@ def stream_seed(seed: int, stream: str, rate: float | None = None) -> int:
     return base + (int(round(rate * 1000)) if rate is not None else 0)
 
 
-def _options_key(options: dict) -> tuple:
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (options or {}).items()))
-
-
 @lru_cache(maxsize=4)
 def _split(dataset: str, split: str, data_dir: str | None, options: tuple):
     ds = load_dataset(dataset, split, data_dir, options=dict(options))
@@ -39,12 +36,12 @@ def _split(dataset: str, split: str, data_dir: str | None, options: tuple):
 
 def images(dataset: str, split: str, data_dir: str | None, options: dict | None = None) -> torch.Tensor:
     """A split's images as float in [0, 1] (N×C×H×W; a pixel the data itself lacks holds 0)."""
-    return _split(dataset, split, data_dir, _options_key(options))[0]
+    return _split(dataset, split, data_dir, options_key(options))[0]
 
 
 def natural_mask(dataset: str, split: str, data_dir: str | None, options: dict | None = None):
     """The split's own missing pixels (1 = observed), or None when every image is complete."""
-    return _split(dataset, split, data_dir, _options_key(options))[1]
+    return _split(dataset, split, data_dir, options_key(options))[1]
 
 
 @lru_cache(maxsize=2)
@@ -61,13 +58,18 @@ def _reference(dataset: str, n_ref: int, data_dir: str | None, options: tuple) -
 def reference_stats(dataset: str, n_ref: int, data_dir: str | None, options: dict | None = None) -> FIDReference | None:
     """FID reference: ``n_ref`` random test images (fixed subset, shared by every run); None for a
     dataset without a metric network (no FID/IS: its runs are scored on pixels only)."""
-    return _reference(dataset, n_ref, data_dir, _options_key(options))
+    return _reference(dataset, n_ref, data_dir, options_key(options))
 
 
 def _complete_test(dataset: str, data_dir, options: dict | None) -> torch.Tensor:
     """The test images without a missing pixel of their own: only they have a truth to score against."""
-    test = images(dataset, "test", data_dir, options)
-    natural = natural_mask(dataset, "test", data_dir, options)
+    return _complete(dataset, data_dir, options_key(options))
+
+
+@lru_cache(maxsize=4)
+def _complete(dataset: str, data_dir, options: tuple) -> torch.Tensor:
+    test = images(dataset, "test", data_dir, dict(options))
+    natural = natural_mask(dataset, "test", data_dir, dict(options))
     if natural is None:
         return test
     complete = natural.flatten(1).min(1).values > 0
