@@ -25,13 +25,11 @@ def label(method: str, mode: str, modes: int) -> str:
 
 
 def condition(run: dict) -> dict:
-    """The run's dataset and masks (from its stored settings; runs stored before conditions existed
-    were MNIST under MCAR) and its test rate."""
-    st = run.get("settings", {})
-    return {"dataset": st.get("dataset", "mnist"), "dataset_options": st.get("dataset_options", {}),
-            "mechanism": st.get("mechanism", "mcar"), "mechanism_params": st.get("mechanism_params", {}),
-            "test_mechanism": st.get("test_mechanism", ""), "test_mechanism_params": st.get("test_mechanism_params", {}),
-            "test_rate": st.get("test_rate", run.get("test_rate"))}
+    """The run's dataset, masks and test rate (config.CONDITION_FIELDS) from its stored settings; a
+    field a run did not store (runs made before conditions existed) has the experiment's default."""
+    from .config import CONDITION_FIELDS, ExperimentConfig
+    st, default = run.get("settings", {}), ExperimentConfig(name="default")
+    return {k: st.get(k, run.get(k, getattr(default, k))) for k in CONDITION_FIELDS}
 
 
 def _mechanism_name(mech: str, params: dict | None) -> str:
