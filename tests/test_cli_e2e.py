@@ -89,8 +89,25 @@ def test_report_tables_and_figures(smoke_run, capsys):
     assert all(ldm[c] != "" for c in ("floor_fid", "floor_mse", "target_fid", "prior_gap", "memorization_ratio"))
     assert float(ldm["impute_nfe"]) == 5  # the smoke sampler's 5 guided steps
     assert float(ldm["prior_gap"]) == pytest.approx(float(ldm["sample_fid"]) / float(ldm["target_fid"]), rel=1e-6)
+    assert -1 <= float(ldm["floor_ssim"]) <= 1 and float(ldm["floor_psnr"]) > 0  # SSIM of a 20-step VAE may be ≤ 0
     mean_row = next(r for r in rows if r["method"] == "mean")
     assert mean_row["floor_fid"] == "" and mean_row["metric_floor_fid"] != ""
+
+
+def test_the_shared_vae_is_trained_once_and_its_cost_named(smoke_run):
+    """ldmiss and vae train the same β-VAE (their configs differ only in vae's inference-only
+    decoder-inversion steps): the second run takes it from the cache, and says how long its
+    training took, so fit_seconds + fit_shared_seconds is each fit's whole cost."""
+    runs = {r["method"]: r for r in store.load_runs(smoke_run)}
+    shared = {m: runs[m]["timings"].get("fit_shared_seconds") for m in ("ldmiss", "vae")}
+    assert sum(v is not None for v in shared.values()) == 1, shared
+    taker = next(m for m, v in shared.items() if v is not None)
+    giver = "vae" if taker == "ldmiss" else "ldmiss"
+    meta = {m: json.loads((smoke_run / m / "rate0.50_seed0" / "model" / "config.json").read_text())["meta"]["vae_fit"]
+            for m in ("ldmiss", "vae")}
+    assert meta[taker]["cached"] and not meta[giver]["cached"]
+    assert shared[taker] == pytest.approx(meta[giver]["seconds"])
+    assert "fit_shared_seconds" not in runs["ddpm"]["timings"]
 
 
 def test_staging_is_atomic(tmp_path):

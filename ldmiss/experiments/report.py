@@ -37,7 +37,8 @@ def floor_rows(rows: list[dict], key: str, name: str, bases: set[str] | None = N
 
 
 FLOOR_LABELS = {"target_fid": "prior target", "target_is": "prior target", "floor_fid": "reconstruction floor",
-                "floor_is": "reconstruction floor", "floor_mse": "reconstruction floor"}
+                "floor_is": "reconstruction floor", "floor_mse": "reconstruction floor", "floor_psnr": "reconstruction floor",
+                "floor_ssim": "reconstruction floor"}
 
 
 def markdown_table(rows: list[dict], key: str, digits: int, floors: tuple[tuple[str, bool], ...] = ()) -> str:
@@ -93,8 +94,8 @@ def tables_markdown(rows: list[dict], sweep: dict) -> str:
     parts += [f"### Imputation at a {sweep.get('test_rate', 0.5):g} test missing rate", "",
               *t("MSE on missing pixels, one draw ↓", "impute_mse", 4, (("floor_mse", True),)),
               *(t(f"MSE on missing pixels, mean of {_draws_text(rows)} draws ↓", "impute_mse_mean", 4) if multi else []),
-              *t("PSNR on missing pixels (dB, per image), one draw ↑", "impute_psnr", 2),
-              *t("SSIM on missing pixels, one draw ↑", "impute_ssim", 3),
+              *t("PSNR on missing pixels (dB, per image), one draw ↑", "impute_psnr", 2, (("floor_psnr", True),)),
+              *t("SSIM on missing pixels, one draw ↑", "impute_ssim", 3, (("floor_ssim", True),)),
               *t("Coverage of the true missing pixels by the draws' central 90% interval (nominal 0.90; "
                  "few draws make the interval narrow) ↑ to 0.90", "impute_coverage90", 3),
               *t("CRPS on missing pixels ↓", "impute_crps", 4),
@@ -102,6 +103,8 @@ def tables_markdown(rows: list[dict], sweep: dict) -> str:
                  (("floor_fid", True), ("metric_floor_fid", False))),
               *t("IS of imputed images (one draw) ↑", "impute_is", 2, (("floor_is", True), ("metric_floor_is", False))),
               "### Cost (seconds per run)", "", *t("fit", "fit_seconds", 0),
+              *t("training of components taken from another run's fit (the β-VAE that ldmiss and vae share; "
+                 "not in the fit time above — together they are the fit's whole cost)", "fit_shared_seconds", 0),
               *t(f"sampling {_n_eval_text(rows)} images", "sample_seconds", 1),
               *t(f"imputing {_n_eval_text(rows)} images ({_draws_text(rows)} draws)", "impute_seconds", 1)]
     while parts and parts[-1] == "":

@@ -13,10 +13,12 @@ COLUMNS = ["preset", "method", "train_rate", "seed", "train_size", "n_eval", "n_
            "impute_mse", "impute_fid", "impute_is", "fit_seconds", "sample_seconds", "impute_seconds",
            "floor_fid", "floor_is", "floor_mse", "target_fid", "target_is", "prior_gap", "metric_floor_fid",
            "metric_floor_is", "memorization_ratio", "impute_mse_mean", "draws", "impute_coverage90", "impute_crps",
-           "impute_nfe", "impute_psnr", "impute_ssim", "group", "dataset", "train_mechanism", "test_mechanism"]
+           "impute_nfe", "impute_psnr", "impute_ssim", "group", "dataset", "train_mechanism", "test_mechanism",
+           "floor_psnr", "floor_ssim", "fit_shared_seconds"]  # new columns go last: readers by position keep working
 
 # Columns that belong to the run, not to an imputation mode: aggregated once per run.
-RUN_KEYS = ("sample_fid", "sample_is", "sample_seconds", "fit_seconds", "floor_fid", "floor_is", "floor_mse",
+RUN_KEYS = ("sample_fid", "sample_is", "sample_seconds", "fit_seconds", "fit_shared_seconds", "floor_fid", "floor_is",
+            "floor_mse", "floor_psnr", "floor_ssim",
             "target_fid", "target_is", "prior_gap", "metric_floor_fid", "metric_floor_is", "memorization_ratio")
 
 
@@ -55,9 +57,11 @@ def rows_from_runs(runs: list[dict]) -> list[dict]:
                 "impute_mse": imp.get("mse"), "impute_fid": imp.get("fid"), "impute_is": imp.get("is"),
                 "impute_mse_mean": imp.get("mse_mean"), "draws": imp.get("draws", run.get("draws")),
                 "impute_coverage90": imp.get("coverage90"), "impute_crps": imp.get("crps"), "impute_nfe": imp.get("nfe"),
-                "fit_seconds": tim.get("fit_seconds"), "sample_seconds": tim.get("sample_seconds"),
+                "fit_seconds": tim.get("fit_seconds"), "fit_shared_seconds": tim.get("fit_shared_seconds"),
+                "sample_seconds": tim.get("sample_seconds"),
                 "impute_seconds": tim.get(f"impute_{mode}_seconds"),
                 "floor_fid": rec.get("fid"), "floor_is": rec.get("is"), "floor_mse": rec.get("mse"),
+                "floor_psnr": rec.get("psnr"), "floor_ssim": rec.get("ssim"),
                 "target_fid": tgt.get("fid"), "target_is": tgt.get("is"), "prior_gap": met.get("prior_gap"),
                 "metric_floor_fid": flo.get("fid"), "metric_floor_is": flo.get("is"),
                 "memorization_ratio": met.get("memorization", {}).get("ratio"),

@@ -81,8 +81,14 @@ def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, g
     return vae, {**info, "cached": False}
 
 
+# Settings that only the `vae` method's decoder inversion reads, after training: two configs that
+# differ in them train the same β-VAE, so they must not split the shared cache.
+INFERENCE_ONLY = ("map_steps", "map_lr")
+
+
 def _fit_key(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator) -> str:
-    h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    training = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in INFERENCE_ONLY}
+    h = hashlib.sha256(json.dumps(training, sort_keys=True).encode())
     for t in (x, obs_mask, generator.get_state(), *vae.state_dict().values()):
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:24]
