@@ -112,7 +112,7 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     ctx.timings["fit_seconds"] = fit_seconds
     if reused:
         ctx.timings["fit_reused"] = True
-    shared = shared_fit_seconds(method.meta)
+    shared = method.shared_fit_seconds()
     if shared:
         ctx.timings["fit_shared_seconds"] = shared
     ctx.examples.update(test_true=x_test[:cfg.grid].numpy(), test_mask=m_test[:cfg.grid].numpy())
@@ -129,14 +129,6 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
         store.write_json(tmp / store.METRICS_FILE, doc)
     shutil.rmtree(ckpt, ignore_errors=True)
     return doc
-
-
-def shared_fit_seconds(meta: dict) -> float:
-    """Training seconds of the components this fit took from the cross-method cache (the β-VAE
-    that ``ldmiss`` and ``vae`` share): spent by whichever run trained them first, so they are not
-    in ``fit_seconds``; ``fit_seconds`` + this is the fit's whole cost, as on a root of its own."""
-    return sum(info.get("seconds", 0.0) for key, info in meta.items()
-               if key.endswith("_fit") and isinstance(info, dict) and info.get("cached"))
 
 
 def fit_or_reuse(method, x, m, seed: int, root: Path, device, progress, checkpoint_dir, checkpoint_every):

@@ -215,6 +215,15 @@ class Method:
                          train_size=int(xt.shape[0]), train_missing_rate=float(1 - m.mean()))
         return self
 
+    def shared_fit_seconds(self) -> float:
+        """Training seconds of the components this fit took from ``cache_dir`` (the β-VAE that
+        ``ldmiss`` and ``vae`` share), read from the ``meta[<part>_fit]`` records the training
+        helpers leave (``cached`` = taken from the cache). They were spent by whichever fit trained
+        the part first, so ``meta["fit_seconds"]`` leaves them out; the sum of the two is this fit's
+        whole cost, as if nothing had been shared."""
+        return sum(info.get("seconds", 0.0) for key, info in self.meta.items()
+                   if key.endswith("_fit") and isinstance(info, dict) and info.get("cached"))
+
     def sample(self, n: int, *, seed: int = 0, progress: bool = True) -> np.ndarray:
         """``n`` unconditional samples in [0, 1], N×C×H×W."""
         self._check_fitted()
