@@ -43,6 +43,7 @@ def _variant(*parts) -> dict:
 
 
 VARIANTS = {
+    "preset": {},  # the preset's own prior, unchanged (combine with --extra)
     "baseline": _variant(),
     "per_dim": _variant({"latent_norm": "per_dim"}),
     "whiten": _variant({"latent_norm": "whiten"}),
