@@ -7,7 +7,7 @@ prior's target (the decoded training latents, N of them). Results are appended t
 file, one line per variant, so a long ablation can be resumed or split over processes.
 
     python bench/prior_ablation.py --preset cpu --rate 0.5 --variants baseline per_dim ...
-    python bench/prior_ablation.py --table            # print the Markdown table of what ran
+    python bench/prior_ablation.py --table [--out F]  # print the Markdown table of what ran
 """
 from __future__ import annotations
 
@@ -132,10 +132,14 @@ def run_variant(name, overrides, args, out: Path):
 
 def table(out: Path):
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    print("| variant | extra | steps | sampler | prior fit s | sample FID | IS | target FID | IS | gap |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    by_rate = len({r["rate"] for r in rows}) > 1  # a column for r only where the file mixes rates
+    if by_rate:
+        rows.sort(key=lambda r: r["rate"])
+    print(("| r " if by_rate else "") + "| variant | extra | steps | sampler | prior fit s | sample FID | IS | target FID | IS | gap |")
+    print(("|---" if by_rate else "") + "|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['variant']} | {r['extra'] or ''} | {r['steps']} | {r['sampler']} | {r['fit_seconds']:.0f} | "
+        print((f"| {r['rate']:g} " if by_rate else "") +
+              f"| {r['variant']} | {r['extra'] or ''} | {r['steps']} | {r['sampler']} | {r['fit_seconds']:.0f} | "
               f"{r['fid']:.1f} | {r['is']:.2f} | {r['target_fid']:.1f} | {r['target_is']:.2f} | {r['gap']:.2f} |")
 
 
