@@ -15,12 +15,12 @@ import time
 import torch
 
 from ldmiss.config import TrainConfig
-from ldmiss.diffusion import dsm_loss
 from ldmiss.methods.common import diffusion_loss
 from ldmiss.experiments import load_preset
 from ldmiss.experiments.protocol import test_data, training_data
 from ldmiss.methods import LDMiss, PixelDDPM
 from ldmiss.missing import apply_mask
+from ldmiss.nets.precision import autocast
 from ldmiss.training import train
 
 
@@ -60,13 +60,19 @@ def main() -> None:
         meth._build(meth.image_shape)
         meth.meta["fitted"] = True
     lc, dc = ldm.config, ddpm.config
-    vae_ips = train_rate(ldm.vae, lambda xb, mb, g: ldm.vae.loss(xb, mb, lc.vae.beta_kl, 1, g), (xt, m),
-                         lc.vae.train.batch_size, args.train_steps)
+    # the training closures the methods use, in each network's configured precision
+
+    def vae_loss(xb, mb, g):
+        with autocast(lc.vae.precision, xb.device):
+            return ldm.vae.loss(xb, mb, lc.vae.beta_kl, lc.vae.iw_samples, g)
+    vae_ips = train_rate(ldm.vae, vae_loss, (xt, m), lc.vae.train.batch_size, args.train_steps)
     z = torch.randn(len(x), *ldm.latent_shape)
-    prior_ips = train_rate(ldm.prior.net, diffusion_loss(ldm.prior.net, ldm.prior.sde, lc.prior.loss), (z,),
-                           lc.prior.train.batch_size, args.train_steps)
-    ddpm_ips = train_rate(ddpm.net, lambda xb, mb, g: dsm_loss(ddpm.net, ddpm.sde, xb, mb, g), (xt * 2 - 1, m),
-                          dc.train.batch_size, args.train_steps)
+    prior_ips = train_rate(ldm.prior.net, diffusion_loss(ldm.prior.net, ldm.prior.sde, lc.prior.loss,
+                                                         precision=lc.prior.precision, compile=lc.prior.compile),
+                           (z,), lc.prior.train.batch_size, args.train_steps)
+    ddpm_ips = train_rate(ddpm.net, diffusion_loss(ddpm.net, ddpm.sde, dc.loss, masked=True, precision=dc.precision,
+                                                   compile=dc.compile),
+                          (xt * 2 - 1, m), dc.train.batch_size, args.train_steps)
     # seconds per training image under the preset's schedule: VAE steps·batch + prior steps·batch
     ldm_train_sec = (lc.vae.train.steps * lc.vae.train.batch_size / vae_ips
                      + lc.prior.train.steps * lc.prior.train.batch_size / prior_ips)
@@ -88,7 +94,8 @@ def main() -> None:
     rows.append(("imputation (img/s; guidance vs guidance)", f"{args.n / i_l:,.1f}", f"{args.n / g_d:,.1f}",
                  f"{g_d / i_l:.1f}×"))
     print(f"bench: preset {args.preset}, {args.threads} thread(s), device {ldm.device}, torch {torch.__version__}, "
-          f"{platform.processor() or platform.machine()}; N = {args.n}")
+          f"{platform.processor() or platform.machine()}; N = {args.n}; precision: β-VAE {lc.vae.precision}, "
+          f"prior {lc.prior.precision}, DDPM {dc.precision}")
     print("| measure | LDMiss | DDPM | LDMiss speed-up (DDPM time ÷ LDMiss time) |\n|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
