@@ -19,8 +19,8 @@ from ldmiss.methods.common import diffusion_loss
 from ldmiss.experiments import load_preset
 from ldmiss.experiments.protocol import test_data, training_data
 from ldmiss.methods import LDMiss, PixelDDPM
+from ldmiss.methods.vae_ops import vae_loss
 from ldmiss.missing import apply_mask
-from ldmiss.nets.precision import autocast
 from ldmiss.training import train
 
 
@@ -61,11 +61,7 @@ def main() -> None:
         meth.meta["fitted"] = True
     lc, dc = ldm.config, ddpm.config
     # the training closures the methods use, in each network's configured precision
-
-    def vae_loss(xb, mb, g):
-        with autocast(lc.vae.precision, xb.device):
-            return ldm.vae.loss(xb, mb, lc.vae.beta_kl, lc.vae.iw_samples, g)
-    vae_ips = train_rate(ldm.vae, vae_loss, (xt, m), lc.vae.train.batch_size, args.train_steps)
+    vae_ips = train_rate(ldm.vae, vae_loss(ldm.vae, lc.vae), (xt, m), lc.vae.train.batch_size, args.train_steps)
     z = torch.randn(len(x), *ldm.latent_shape)
     prior_ips = train_rate(ldm.prior.net, diffusion_loss(ldm.prior.net, ldm.prior.sde, lc.prior.loss,
                                                          precision=lc.prior.precision, compile=lc.prior.compile),

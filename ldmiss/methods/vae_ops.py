@@ -43,6 +43,15 @@ def build_vae(cfg: VAEConfig, image_shape) -> VAE:
     return VAE(image_shape[0], cfg.latent_channels, cfg.width, cfg.encoder_sees_mask, cfg.likelihood)
 
 
+def vae_loss(vae: VAE, cfg: VAEConfig):
+    """The β-VAE's training closure ``loss(x, obs_mask, generator)`` for :func:`ldmiss.training.train`,
+    in the config's precision (one definition for the fit and for ``bench/bench.py``'s timing)."""
+    def loss(xb, mb, g):
+        with autocast(cfg.precision, xb.device):
+            return vae.loss(xb, mb, cfg.beta_kl, cfg.iw_samples, g)
+    return loss
+
+
 def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator,
             progress: bool, device, cache_dir=None, checkpoint=None, checkpoint_every: float = 300.0
             ) -> tuple[VAE, dict]:
@@ -54,9 +63,7 @@ def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, g
     makes a second process wait for the first one's training instead of repeating it, and the
     training checkpoints beside the cache file (or at ``checkpoint`` without a cache), so a killed
     fit resumes."""
-    def loss(xb, mb, g):
-        with autocast(cfg.precision, xb.device):
-            return vae.loss(xb, mb, cfg.beta_kl, cfg.iw_samples, g)
+    loss = vae_loss(vae, cfg)
     if cache_dir is None:
         return train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device,
                      checkpoint=checkpoint, checkpoint_every=checkpoint_every)
