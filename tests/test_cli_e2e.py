@@ -67,6 +67,28 @@ def test_rerun_with_other_settings_is_refused_unless_forced(smoke_run, tmp_path,
     assert json.loads(metrics.read_text())["settings"]["draws"] == 3
 
 
+def test_a_forced_rerun_with_another_sampler_reuses_the_fit(smoke_run, tmp_path, capsys):
+    """Sampler and conditioner options do not reach the fit (Method.FIT_INDEPENDENT): a rerun that
+    changes only them re-samples and re-imputes with the cached fit, and stores the new config;
+    a training option still means a new fit."""
+    root = tmp_path / "copy"
+    shutil.copytree(smoke_run, root)
+    run = root / "ldmiss" / "rate0.50_seed0"
+    old = json.loads((run / "metrics.json").read_text())
+    steps = old["config"]["prior"]["sampler"]["steps"]
+    args = ["sweep", "--preset", "smoke", "--out", str(root), "--quiet", "--methods", "ldmiss", "--force"]
+    assert main(args + ["--set", f"method.ldmiss.prior.sampler.steps={steps + 2}"]) == 0
+    new = json.loads((run / "metrics.json").read_text())
+    assert new["timings"].get("fit_reused") and new["timings"]["fit_seconds"] == old["timings"]["fit_seconds"]
+    assert new["config"]["prior"]["sampler"]["steps"] == steps + 2
+    saved = json.loads((run / "model" / "config.json").read_text())
+    assert saved["config"]["prior"]["sampler"]["steps"] == steps + 2
+    assert new["metrics"]["sample"]["fid"] != old["metrics"]["sample"]["fid"]  # it sampled with the new steps
+    train_steps = old["config"]["prior"]["train"]["steps"]
+    assert main(args + ["--set", f"method.ldmiss.prior.train.steps={train_steps + 1}"]) == 0
+    assert not json.loads((run / "metrics.json").read_text())["timings"].get("fit_reused")
+
+
 def test_report_tables_and_figures(smoke_run, capsys):
     assert main(["report", str(smoke_run)]) == 0
     out = capsys.readouterr().out

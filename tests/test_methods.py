@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ldmiss.config import ConfigError, deep_update, to_dict
 from ldmiss.inputs import InputError
 from ldmiss.methods import REGISTRY, ArtifactError, DiffPuter, LDMiss, NotFittedError, get_method_class, load_method
 
@@ -49,6 +50,30 @@ def test_save_load_round_trip_gives_identical_outputs(name, fitted, small_batch,
     else:
         with pytest.raises(NotImplementedError):
             loaded.sample(2)
+
+
+SAMPLER_PATH = {"ldmiss": "prior", "ddpm": None, "diffputer": None}  # where each method's sampler config lives
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLER_PATH))
+def test_inference_options_reach_the_sampler(name, fitted, tmp_path):
+    """`--set <sampler>.steps=…` on a saved model changes what it draws (LDMiss's prior once kept
+    its trained sampler and ignored the option); setting it back gives the same draws again."""
+    fitted[name].save(tmp_path / name)
+    method = load_method(tmp_path / name, device="cpu")
+    holder = method.config if SAMPLER_PATH[name] is None else getattr(method.config, SAMPLER_PATH[name])
+    steps = holder.sampler.steps
+
+    def set_steps(k):
+        opt = {"sampler": {"steps": k}}
+        method.set_inference_options(opt if SAMPLER_PATH[name] is None else {SAMPLER_PATH[name]: opt})
+
+    before = method.sample(4, seed=3, progress=False)
+    set_steps(steps + 3)
+    changed = method.sample(4, seed=3, progress=False)
+    set_steps(steps)
+    assert not np.allclose(before, changed)
+    assert np.array_equal(before, method.sample(4, seed=3, progress=False))
 
 
 @pytest.mark.parametrize("name", ["ldmiss", "ddpm"])
@@ -217,3 +242,78 @@ def test_deterministic_imputers_compute_one_draw(fitted, small_batch):
         assert res.draws.shape[0] == 3 and np.all(res.std == 0) and np.allclose(res.mean, res.draws[0], atol=1e-6)
     res = fitted["ldmiss"].impute(x[:4] * m[:4], m[:4], draws=3, progress=False)
     assert res.std.max() > 0  # LDMiss's draws differ
+
+
+def _leaves(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def _nested(path: str, value) -> dict:
+    out = value
+    for key in reversed(path.split(".")):
+        out = {key: out}
+    return out
+
+
+def _changed_fit_independent_options(cls, base_overrides: dict) -> dict:
+    """Overrides that change every numeric leaf under each of ``cls.FIT_INDEPENDENT`` that still makes
+    a valid config (ints + 1, floats × 1.5): a config the fit must not be able to tell apart."""
+    full = {path: v for path, v in _leaves(to_dict(cls(None, device="cpu", **base_overrides).config))}
+    out, per_option = {}, {}
+    for option in cls.FIT_INDEPENDENT:
+        for path, value in full.items():
+            if not (path == option or path.startswith(option + ".")) or isinstance(value, bool):
+                continue
+            if not isinstance(value, (int, float)):
+                continue
+            new = value + 1 if isinstance(value, int) else (value * 1.5 if value else 0.5)
+            trial = json.loads(json.dumps(base_overrides))
+            deep_update(trial, out)
+            deep_update(trial, _nested(path, new))
+            try:
+                cls.validate_overrides(trial)
+            except ConfigError:
+                continue
+            deep_update(out, _nested(path, new))
+            per_option[option] = per_option.get(option, 0) + 1
+    assert set(per_option) == set(cls.FIT_INDEPENDENT), f"nothing to change under {set(cls.FIT_INDEPENDENT) - set(per_option)}"
+    return out
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_fit_independent_options_do_not_change_the_fit(name, small_batch):
+    """Method.FIT_INDEPENDENT is a promise the sweep's fit cache relies on (it reuses a fit across
+    configs that differ only there): fit with each of those options changed, from the same seed,
+    and the weights must be identical — and the fit settings equal while the configs differ."""
+    x, m = small_batch
+    cls = get_method_class(name)
+    if not cls.FIT_INDEPENDENT:
+        pytest.skip(f"{name}: every option counts for its fit")
+    base = json.loads(json.dumps(TINY[name]))
+    changed = json.loads(json.dumps(base))
+    deep_update(changed, _changed_fit_independent_options(cls, base))
+    a = cls(None, device="cpu", **base)
+    b = cls(None, device="cpu", **changed)
+    assert to_dict(a.config) != to_dict(b.config) and cls.fit_settings(a.config) == cls.fit_settings(b.config)
+    ta = a.fit(x[:32] * m[:32], m[:32], seed=0, progress=False).state_tensors()
+    tb = b.fit(x[:32] * m[:32], m[:32], seed=0, progress=False).state_tensors()
+    assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+    assert a.adopt_config(b.config).config is b.config
+
+
+def test_diffputer_sampler_shapes_its_fit(small_batch):
+    """The counter-case that keeps DiffPuter's sampler out of FIT_INDEPENDENT: its E-step samples."""
+    x, m = small_batch
+    steps = TINY["diffputer"]["sampler"]["steps"]
+    other = {**TINY["diffputer"], "sampler": {**TINY["diffputer"]["sampler"], "steps": steps + 1}}
+    ta = DiffPuter(None, device="cpu", **TINY["diffputer"]).fit(x[:32] * m[:32], m[:32], seed=0, progress=False)
+    tb = DiffPuter(None, device="cpu", **other).fit(x[:32] * m[:32], m[:32], seed=0, progress=False)
+    assert DiffPuter.fit_settings(ta.config) != DiffPuter.fit_settings(tb.config)
+    a, b = ta.state_tensors(), tb.state_tensors()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="options the fit depends on"):
+        ta.adopt_config(tb.config)

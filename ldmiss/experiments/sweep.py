@@ -133,11 +133,12 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
 
 def fit_or_reuse(method, x, m, seed: int, root: Path, device, progress, checkpoint_dir, checkpoint_every):
     """Fit ``method`` on (x, m), or load the identical fit another run of this root made: conditions
-    that differ only in their test masks train the same model on the same data, so it is trained
-    once (``_cache/fits``, keyed by method, config, data, mask and seed; a lock makes a second
-    process wait for the first). Returns (method, seconds the fit took when it was made, reused)."""
-    h = hashlib.sha256(json.dumps([method.name, to_dict(method.config), seed, __version__], sort_keys=True,
-                                  default=float).encode())
+    that differ only in their test masks, or configs that differ only in options the fit never reads
+    (samplers, conditioners: ``Method.FIT_INDEPENDENT``), train the same model on the same data, so it
+    is trained once (``_cache/fits``, keyed by method, fit settings, data, mask and seed; a lock makes
+    a second process wait for the first). Returns (method, seconds the fit took when it was made, reused)."""
+    h = hashlib.sha256(json.dumps([method.name, method.fit_settings(method.config), seed, __version__],
+                                  sort_keys=True, default=float).encode())
     for t in (x, m):
         h.update(t.contiguous().numpy().tobytes())
     path = store.cache_dir(root) / "fits" / f"{method.name}-{h.hexdigest()[:24]}"
@@ -145,7 +146,8 @@ def fit_or_reuse(method, x, m, seed: int, root: Path, device, progress, checkpoi
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (path / "fit.json").is_file():
-            return load_method(path, device=device), json.loads((path / "fit.json").read_text())["fit_seconds"], True
+            cached = load_method(path, device=device).adopt_config(method.config)  # e.g. another sampler
+            return cached, json.loads((path / "fit.json").read_text())["fit_seconds"], True
         t0 = time.perf_counter()
         method.fit(apply_mask(x, m), m, seed=seed, progress=progress, cache_dir=store.cache_dir(root),
                    checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every)

@@ -126,7 +126,43 @@ class Method:
                                   f"allowed: {', '.join(p + '.*' for p in self.INFERENCE_OPTIONS)}")
         self.config = merge(self.config, overrides, self.name)
         self.check_config(self.config)
+        self._config_changed()
         return self
+
+    # Config options (dotted paths) that this method's fit never reads — only sampling and imputation
+    # do — so two configs that differ only in them train the same model: the sweep's fit cache
+    # (``fit_settings``) ignores them, and a cached fit takes the new values (``adopt_config``).
+    # Conservative by default (every option matters); a subclass lists only what its _fit cannot see
+    # (DiffPuter's E-step samples during the fit, so its sampler is not among them).
+    # tests/test_methods.py fits with each of them changed and checks the weights are identical.
+    FIT_INDEPENDENT: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def fit_settings(cls, config) -> dict:
+        """``config`` as a dict without the ``FIT_INDEPENDENT`` options: what a fit depends on."""
+        out = to_dict(config)
+        for path in cls.FIT_INDEPENDENT:
+            *parents, leaf = path.split(".")
+            node = out
+            for key in parents:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(leaf, None)
+        return out
+
+    def adopt_config(self, config) -> "Method":
+        """Take ``config`` for a fitted model whose fit it would have made identically (it differs
+        only in ``FIT_INDEPENDENT`` options); anything else is refused, since the weights would not
+        match it."""
+        if self.fit_settings(config) != self.fit_settings(self.config):
+            raise ValueError(f"{self.name}: this config differs from the fitted one in options the fit depends on")
+        self.config = config
+        self._config_changed()
+        return self
+
+    def _config_changed(self) -> None:
+        """Hook: ``self.config`` was replaced (``set_inference_options``); parts built from the old
+        one that keep a reference to it must take the new one."""
 
     @classmethod
     def supported_modes(cls) -> tuple[str, ...]:

@@ -45,6 +45,7 @@ class PixelDDPM(Conditioned, Method):
     name = "ddpm"
     config_cls = PixelDiffusionConfig
     relative_cost = 3
+    FIT_INDEPENDENT = ("sampler", "guidance", "resample_jumps", "impute")  # MissDiff training only
     impute_modes = ("replacement", "guidance")  # evaluated by the sweep; supported_modes() has every conditioner
     elementwise = True
 

@@ -35,6 +35,9 @@ class DiffPuter(PixelDDPM):
     name = "diffputer"
     config_cls = DiffPuterConfig
     impute_modes = ("replacement",)
+    # its E-step imputes the training set by replacement during the fit: the sampler and
+    # resample_jumps shape the model, so only guidance and the other conditioners' knobs are free
+    FIT_INDEPENDENT = ("guidance", "impute")
 
     def initial_fill(self, x, obs_mask):
         if self.config.init_fill == "zero":

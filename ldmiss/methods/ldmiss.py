@@ -37,6 +37,7 @@ class LDMiss(Autoencoded, Conditioned, Method):
     config_cls = LDMissConfig
     relative_cost = 2
     impute_modes = ("guidance",)
+    FIT_INDEPENDENT = ("prior.sampler", "guidance", "impute")  # the fit trains the β-VAE and the prior only
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -58,6 +59,12 @@ class LDMiss(Autoencoded, Conditioned, Method):
         z = encode_means(self.vae, x, obs_mask, self.device)
         prior_info = self.prior.fit(z, generator, progress, **self._train_options("prior"))
         self.meta.update(vae_fit=vae_info, prior_fit=prior_info)
+
+    def _config_changed(self) -> None:
+        # The prior is its own object (usable without LDMiss) and samples with its own ``cfg``: a new
+        # sampler setting must reach it, or ``--set prior.sampler.*`` would be accepted and ignored.
+        if getattr(self, "prior", None) is not None:
+            self.prior.cfg = self.config.prior
 
     def decode(self, u: torch.Tensor) -> torch.Tensor:
         """Normalised latent → image in [0, 1] (differentiable, used inside guidance)."""

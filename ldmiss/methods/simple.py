@@ -59,6 +59,7 @@ class VAEImputer(Autoencoded, Method):
     generative = False  # with β = 1e-6 the aggregate posterior is far from N(0, I): prior samples are noise
     stochastic = False  # encoder mean and MAP decoder inversion are deterministic
     impute_modes = ("encoder", "map")
+    FIT_INDEPENDENT = ("vae.map_steps", "vae.map_lr", "batch_size")  # decoder inversion and its batching
 
     def _build(self, image_shape):
         self.vae = build_vae(self.config.vae, image_shape).to(self.device)
