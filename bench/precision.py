@@ -16,7 +16,7 @@ import torch
 
 from ldmiss.diffusion import VPSDE, SelfGuidance
 from ldmiss.experiments import load_preset
-from ldmiss.methods import LDMiss, PixelDDPM
+from ldmiss.methods import DiffPuter, LDMiss, PixelDDPM
 from ldmiss.methods.common import diffusion_loss, eps_score
 from ldmiss.nets.precision import autocast, in_precision
 
@@ -64,7 +64,11 @@ def main() -> None:
     sde = VPSDE()
     pc, dc, vc = ldm.config.prior, ddpm.config, ldm.config.vae
     nb, ib, pb = pc.train.batch_size, pc.sampler.batch_size, dc.sampler.batch_size
-    x_img = torch.rand(max(ib, pb, dc.train.batch_size, vc.train.batch_size), 1, 28, 28)
+    # DiffPuter samples, imputes and runs its E-step (every training image) at its own batch size
+    dput = DiffPuter(None, **cfg.method_overrides("diffputer"))
+    dput._build((1, 28, 28))
+    eb = dput.config.sampler.batch_size
+    x_img = torch.rand(max(ib, pb, eb, dc.train.batch_size, vc.train.batch_size), 1, 28, 28)
     mask = (torch.rand_like(x_img) < 0.5).float()
     rows = []
     for precision in ("fp32", "bf16"):
@@ -73,6 +77,7 @@ def main() -> None:
                 return ldm.vae.loss(xb, mb, vc.beta_kl, vc.iw_samples, g).float()
         prior_score = eps_score(ldm.prior.net, sde, pc.loss.prediction, precision)
         ddpm_score = eps_score(ddpm.net, sde, dc.loss.prediction, precision)
+        dput_score = eps_score(dput.net, sde, dput.config.loss.prediction, precision)
         cases = {
             f"β-VAE train step (batch {vc.train.batch_size})":
                 train_step(ldm.vae, vae_loss, (x_img[:vc.train.batch_size], mask[:vc.train.batch_size])),
@@ -91,6 +96,8 @@ def main() -> None:
                 guided_step(ddpm_score, sde, lambda v: (v + 1) / 2, (pb, 1, 28, 28), x_img[:pb], mask[:pb]),
             f"pixel unguided step (batch {pb})":
                 (lambda s=ddpm_score, x=torch.randn(pb, 1, 28, 28), t=torch.full((pb,), 0.5): torch.no_grad()(s)(x, t)),
+            f"DiffPuter unguided step (sampling, imputation and its E-step; batch {eb})":
+                (lambda s=dput_score, x=torch.randn(eb, 1, 28, 28), t=torch.full((eb,), 0.5): torch.no_grad()(s)(x, t)),
         }
         if args.compile:
             cases[f"latent prior train step, compiled (batch {nb})"] = train_step(

@@ -116,14 +116,16 @@ def run_variant(name, overrides, args, out: Path):
             model.prior.cfg.sampler.steps = int(steps)
         sc = model.prior.cfg.sampler
         t0 = time.perf_counter()
-        samples = model.sample(args.n, seed=stream_seed(args.seed, "sample", args.rate), progress=False)
+        sample_seed = stream_seed(args.seed, "sample", args.rate) + args.sample_offset
+        samples = model.sample(args.n, seed=sample_seed, progress=False)
         sample_s = time.perf_counter() - t0
         row = {"variant": name, "overrides": overrides, "extra": args.extra, "preset": args.preset,
                "rate": args.rate, "seed": args.seed, "n": args.n, "steps": model.config.prior.train.steps,
                "sampler": f"{sc.method} {sc.grid} {sc.steps}", "fit_seconds": info["seconds"],
                "final_loss": info["final_loss"], "sample_seconds": sample_s,
                "fid": ref.fid(samples), "is": inception_score(samples)[0],
-               "target_fid": target_fid, "target_is": target_is, "threads": torch.get_num_threads()}
+               "target_fid": target_fid, "target_is": target_is, "threads": torch.get_num_threads(),
+               "sample_offset": args.sample_offset}
         row["gap"] = row["fid"] / row["target_fid"]
         with open(out, "a") as fh:
             fh.write(json.dumps(row) + "\n")
@@ -138,8 +140,9 @@ def table(out: Path):
     print(("| r " if by_rate else "") + "| variant | extra | steps | sampler | prior fit s | sample FID | IS | target FID | IS | gap |")
     print(("|---" if by_rate else "") + "|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        sampler = r["sampler"] + (f", sample seed +{r['sample_offset']}" if r.get("sample_offset") else "")
         print((f"| {r['rate']:g} " if by_rate else "") +
-              f"| {r['variant']} | {r['extra'] or ''} | {r['steps']} | {r['sampler']} | {r['fit_seconds']:.0f} | "
+              f"| {r['variant']} | {r['extra'] or ''} | {r['steps']} | {sampler} | {r['fit_seconds']:.0f} | "
               f"{r['fid']:.1f} | {r['is']:.2f} | {r['target_fid']:.1f} | {r['target_is']:.2f} | {r['gap']:.2f} |")
 
 
@@ -156,6 +159,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--samplers", nargs="*", default=[], metavar="METHOD:GRID:STEPS",
                     help="sampler settings to score each trained prior with, e.g. em:linear:100 ancestral:edm:100")
+    ap.add_argument("--sample-offset", type=int, default=0,
+                    help="added to the sweep's sample seed: other draws from the same prior (FID's sampling noise)")
     ap.add_argument("--table", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
