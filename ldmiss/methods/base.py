@@ -161,8 +161,8 @@ class Method:
         return self
 
     def _config_changed(self) -> None:
-        """Hook: ``self.config`` was replaced (``set_inference_options``); parts built from the old
-        one that keep a reference to it must take the new one."""
+        """Hook: ``self.config`` was replaced (``set_inference_options``, ``adopt_config``); parts built
+        from the old one that keep a reference to it must take the new one."""
 
     @classmethod
     def supported_modes(cls) -> tuple[str, ...]:
