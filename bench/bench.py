@@ -15,7 +15,6 @@ import time
 import torch
 
 from ldmiss.config import TrainConfig
-from ldmiss.methods.common import diffusion_loss
 from ldmiss.experiments import load_preset
 from ldmiss.experiments.protocol import test_data, training_data
 from ldmiss.methods import LDMiss, PixelDDPM
@@ -63,12 +62,9 @@ def main() -> None:
     # the training closures the methods use, in each network's configured precision
     vae_ips = train_rate(ldm.vae, vae_loss(ldm.vae, lc.vae), (xt, m), lc.vae.train.batch_size, args.train_steps)
     z = torch.randn(len(x), *ldm.latent_shape)
-    prior_ips = train_rate(ldm.prior.net, diffusion_loss(ldm.prior.net, ldm.prior.sde, lc.prior.loss,
-                                                         precision=lc.prior.precision, compile=lc.prior.compile),
-                           (z,), lc.prior.train.batch_size, args.train_steps)
-    ddpm_ips = train_rate(ddpm.net, diffusion_loss(ddpm.net, ddpm.sde, dc.loss, masked=True, precision=dc.precision,
-                                                   compile=dc.compile),
-                          (xt * 2 - 1, m), dc.train.batch_size, args.train_steps)
+    prior_ips = train_rate(ldm.prior.net, ldm.prior.training_loss(), (z,), lc.prior.train.batch_size, args.train_steps)
+    ddpm_ips = train_rate(ddpm.net, ddpm.training_loss(masked=True), (xt * 2 - 1, m), dc.train.batch_size,
+                          args.train_steps)
     # seconds per training image under the preset's schedule: VAE steps·batch + prior steps·batch
     ldm_train_sec = (lc.vae.train.steps * lc.vae.train.batch_size / vae_ips
                      + lc.prior.train.steps * lc.prior.train.batch_size / prior_ips)

@@ -69,10 +69,14 @@ class LatentPrior:
         with torch.no_grad():
             u = self.normalizer.normalize(z)
         self.normalizer.to(self.device)
-        loss = diffusion_loss(self.net, self.sde, self.cfg.loss, precision=self.cfg.precision, compile=self.cfg.compile)
-        self.net, info = train(self.net, loss, (u,), self.cfg.train, generator, desc="latent prior",
+        self.net, info = train(self.net, self.training_loss(), (u,), self.cfg.train, generator, desc="latent prior",
                                progress=progress, device=self.device, **train_options)
         return info
+
+    def training_loss(self):
+        """The ε-network's training closure ``loss(u, generator)`` in the configured precision (one
+        definition for ``fit`` and for ``bench/bench.py``'s timing)."""
+        return diffusion_loss(self.net, self.sde, self.cfg.loss, precision=self.cfg.precision, compile=self.cfg.compile)
 
     def score(self):
         """score_fn(u, t) in the normalised space, for the samplers and the conditioners."""

@@ -9,7 +9,7 @@ import torch
 
 from .base import Method, register
 from .common import batched
-from .vae_ops import Autoencoded, VAEConfig, build_vae, encode_means, fit_vae, map_latents
+from .vae_ops import INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, encode_means, fit_vae, map_latents
 
 
 @dataclass
@@ -59,7 +59,8 @@ class VAEImputer(Autoencoded, Method):
     generative = False  # with β = 1e-6 the aggregate posterior is far from N(0, I): prior samples are noise
     stochastic = False  # encoder mean and MAP decoder inversion are deterministic
     impute_modes = ("encoder", "map")
-    FIT_INDEPENDENT = ("vae.map_steps", "vae.map_lr", "batch_size")  # decoder inversion and its batching
+    # decoder inversion's settings (the ones the shared β-VAE cache ignores too) and its batching
+    FIT_INDEPENDENT = (*(f"vae.{k}" for k in INFERENCE_ONLY), "batch_size")
 
     def _build(self, image_shape):
         self.vae = build_vae(self.config.vae, image_shape).to(self.device)
