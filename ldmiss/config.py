@@ -175,6 +175,15 @@ def merge(cfg, overrides: dict | None, path: str = ""):
     return from_dict(type(cfg), base, path)
 
 
+def leaves(d: dict, prefix: str = ""):
+    """(dotted path, value) of every non-dict value in the nested dict ``d``, depth first."""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
 def deep_update(base: dict, upd: dict) -> None:
     for k, v in upd.items():
         if isinstance(v, dict) and isinstance(base.get(k), dict):
@@ -183,4 +192,4 @@ def deep_update(base: dict, upd: dict) -> None:
             base[k] = v
 
 
-__all__ = ["ConfigError", "constrain", "SDEConfig", "TrainConfig", "LossConfig", "SamplerConfig", "GuidanceConfig", "to_dict", "from_dict", "merge", "deep_update"]
+__all__ = ["ConfigError", "constrain", "SDEConfig", "TrainConfig", "LossConfig", "SamplerConfig", "GuidanceConfig", "to_dict", "from_dict", "merge", "leaves", "deep_update"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ldmiss.config import ConfigError, deep_update, to_dict
+from ldmiss.config import ConfigError, deep_update, leaves, to_dict
 from ldmiss.inputs import InputError
 from ldmiss.methods import REGISTRY, ArtifactError, DiffPuter, LDMiss, NotFittedError, get_method_class, load_method
 
@@ -244,14 +244,6 @@ def test_deterministic_imputers_compute_one_draw(fitted, small_batch):
     assert res.std.max() > 0  # LDMiss's draws differ
 
 
-def _leaves(d: dict, prefix: str = ""):
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _leaves(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}", v
-
-
 def _nested(path: str, value) -> dict:
     out = value
     for key in reversed(path.split(".")):
@@ -259,12 +251,12 @@ def _nested(path: str, value) -> dict:
     return out
 
 
-def _changed_fit_independent_options(cls, base_overrides: dict) -> dict:
-    """Overrides that change every numeric leaf under each of ``cls.FIT_INDEPENDENT`` that still makes
-    a valid config (ints + 1, floats × 1.5): a config the fit must not be able to tell apart."""
-    full = {path: v for path, v in _leaves(to_dict(cls(None, device="cpu", **base_overrides).config))}
+def _changed_options(cls, base_overrides: dict, options) -> dict:
+    """Overrides that change every numeric leaf under each of ``options`` (dotted paths) that still
+    makes a valid config (ints + 1, floats × 1.5)."""
+    full = dict(leaves(to_dict(cls(None, device="cpu", **base_overrides).config)))
     out, per_option = {}, {}
-    for option in cls.FIT_INDEPENDENT:
+    for option in options:
         for path, value in full.items():
             if not (path == option or path.startswith(option + ".")) or isinstance(value, bool):
                 continue
@@ -280,8 +272,27 @@ def _changed_fit_independent_options(cls, base_overrides: dict) -> dict:
                 continue
             deep_update(out, _nested(path, new))
             per_option[option] = per_option.get(option, 0) + 1
-    assert set(per_option) == set(cls.FIT_INDEPENDENT), f"nothing to change under {set(cls.FIT_INDEPENDENT) - set(per_option)}"
+    assert set(per_option) == set(options), f"nothing to change under {set(options) - set(per_option)}"
     return out
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_inference_option_can_be_set_on_a_saved_model(name, fitted, tmp_path):
+    """What the sweep may swap on a cached fit (FIT_INDEPENDENT), and what the fit reads only to
+    sample, a user may change on a saved model (`ldmiss impute --set …`: `vae.map_steps` was once
+    refused); an option that shaped the weights is refused, naming the allowed ones."""
+    cls = get_method_class(name)
+    assert set(cls.FIT_INDEPENDENT) <= set(cls.inference_options())
+    fitted[name].save(tmp_path / name)
+    method = load_method(tmp_path / name, device="cpu")
+    changed = _changed_options(cls, {}, cls.inference_options())
+    method.set_inference_options(changed)
+    now = dict(leaves(to_dict(method.config)))
+    assert all(now[path] == value for path, value in leaves(changed))
+    training = next(path for path, _ in leaves(to_dict(method.config))
+                    if not any(path == p or path.startswith(p + ".") for p in cls.inference_options()))
+    with pytest.raises(ConfigError, match="not an inference option"):
+        method.set_inference_options(_nested(training, 0))
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -295,7 +306,7 @@ def test_fit_independent_options_do_not_change_the_fit(name, small_batch):
         pytest.skip(f"{name}: every option counts for its fit")
     base = json.loads(json.dumps(TINY[name]))
     changed = json.loads(json.dumps(base))
-    deep_update(changed, _changed_fit_independent_options(cls, base))
+    deep_update(changed, _changed_options(cls, base, cls.FIT_INDEPENDENT))
     a = cls(None, device="cpu", **base)
     b = cls(None, device="cpu", **changed)
     assert to_dict(a.config) != to_dict(b.config) and cls.fit_settings(a.config) == cls.fit_settings(b.config)

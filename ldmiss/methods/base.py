@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
-from ..config import ConfigError, from_dict, merge, to_dict
+from ..config import ConfigError, from_dict, leaves, merge, to_dict
 from ..device import generator as make_generator, resolve_device
 from ..nets import check_net_options
 from ..inputs import InputError, prepare_images, warn_if_unobserved
@@ -110,24 +110,29 @@ class Method:
         """Raise ConfigError unless ``overrides`` make a usable config for this method."""
         cls.check_config(merge(cls.config_cls(), overrides, cls.name))
 
-    INFERENCE_OPTIONS: ClassVar[tuple[str, ...]] = ("guidance", "impute", "resample_jumps", "sampler", "prior.sampler")
-
     def set_inference_options(self, overrides: dict) -> "Method":
-        """Change how a fitted model samples and imputes (``guidance.*``, ``impute.<conditioner>.*``,
-        ``resample_jumps``, the samplers), checked like any config; options that shape the networks
-        or their training are refused, since they would not match the weights."""
-        def leaves(d, prefix=""):
-            for k, v in d.items():
-                path = f"{prefix}{k}"
-                yield from (leaves(v, path + ".") if isinstance(v, dict) else [path])
-        for path in leaves(overrides):
-            if not any(path == p or path.startswith(p + ".") for p in self.INFERENCE_OPTIONS):
+        """Change how a fitted model samples and imputes (``inference_options()``: its samplers,
+        ``guidance.*``, ``impute.<conditioner>.*``, …), checked like any config; options that shape the
+        networks or their training are refused, since they would not match the weights."""
+        allowed = self.inference_options()
+        for path, _ in leaves(overrides):
+            if not any(path == p or path.startswith(p + ".") for p in allowed):
                 raise ConfigError(f"{self.name}: {path!r} is not an inference option of a fitted model; "
-                                  f"allowed: {', '.join(p + '.*' for p in self.INFERENCE_OPTIONS)}")
+                                  f"allowed: {', '.join(p + '.*' for p in allowed) or 'none'}")
         self.config = merge(self.config, overrides, self.name)
         self.check_config(self.config)
         self._config_changed()
         return self
+
+    # Options the fit reads only because it samples (DiffPuter's E-step imputes the training set),
+    # which a fitted model may still change for later sampling and imputation.
+    SAMPLED_DURING_FIT: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def inference_options(cls) -> tuple[str, ...]:
+        """Dotted config paths a fitted model may change: what its fit never reads (``FIT_INDEPENDENT``)
+        and what it reads only to sample (``SAMPLED_DURING_FIT``)."""
+        return (*cls.FIT_INDEPENDENT, *cls.SAMPLED_DURING_FIT)
 
     # Config options (dotted paths) that this method's fit never reads — only sampling and imputation
     # do — so two configs that differ only in them train the same model: the sweep's fit cache

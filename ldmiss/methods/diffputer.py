@@ -37,7 +37,9 @@ class DiffPuter(PixelDDPM):
     impute_modes = ("replacement",)
     # its E-step imputes the training set by replacement during the fit: the sampler and
     # resample_jumps shape the model, so only guidance and the other conditioners' knobs are free
+    # of the fit; a fitted DiffPuter may still sample and impute with another sampler
     FIT_INDEPENDENT = ("guidance", "impute")
+    SAMPLED_DURING_FIT = ("sampler", "resample_jumps")
 
     def initial_fill(self, x, obs_mask):
         if self.config.init_fill == "zero":
