@@ -165,6 +165,8 @@ def test_errors_for_unfitted_and_bad_calls(fitted, small_batch):
         LDMiss(vae={"widht": 3})
     with pytest.raises(ValueError, match="valid: .*width"):
         LDMiss(prior={"net": {"widht": 3}})  # caught at construction, before any training
+    with pytest.raises(ValueError, match=r"prior\.net\.cond: expected one of \['add', 'film'\]"):
+        LDMiss(prior={"net": {"cond": "scale"}})
 
 
 def test_missing_or_corrupted_model_directory(fitted, tmp_path):

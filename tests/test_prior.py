@@ -94,8 +94,8 @@ def _mixture(n, g):
     return MEANS[k] + SCALES[k] * torch.randn(n, 2, generator=g), k
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_prior_learns_a_mixture(precision):
+@pytest.mark.parametrize("precision,cond", [("fp32", "add"), ("bf16", "add"), ("fp32", "film")])
+def test_prior_learns_a_mixture(precision, cond):
     """LDMiss's prior recipe (normalisation, parameterisation, time distribution, schedule), trained
     briefly on a 2-D mixture of well-separated Gaussians with unequal weights and scales (down to
     0.15 against an overall spread of ~5): mode weights and every mode's per-dimension mean and std
@@ -103,10 +103,10 @@ def test_prior_learns_a_mixture(precision):
     100 steps the narrowest mode comes out ~30% too narrow whatever the network); v0.1.0's recipe
     (one global scale, ε-prediction, t ~ U(ε, 1), constant rate) fails this test: its narrowest
     mode comes out twice as wide. The bf16 case checks that autocast training and sampling keep
-    what the prior learns."""
+    what the prior learns; the ``film`` case, the MLP's other time conditioning."""
     g = torch.Generator().manual_seed(0)
     data, _ = _mixture(20000, g)
-    cfg = merge(LatentPriorConfig(), {"net": {"width": 128, "depth": 2},
+    cfg = merge(LatentPriorConfig(), {"net": {"width": 128, "depth": 2, "cond": cond},
                                       "train": {"steps": 1500, "warmup_steps": 50},
                                       "sampler": {"method": "em", "steps": 500, "batch_size": 4000},
                                       "precision": precision})

@@ -18,8 +18,11 @@ def check_net_options(kind: str, options: dict, path: str = "net") -> None:
     if unknown:
         raise ConfigError(f"unknown option(s) {[f'{path}.{u}' for u in unknown]} for the {kind!r} ε-network; "
                           f"valid: {sorted(params)}")
+    choices = getattr(EPS_NETS[kind], "CHOICES", {})  # string options with a fixed set of values
     for key, value in options.items():
         default = params[key].default
+        if key in choices and value not in choices[key]:
+            raise ConfigError(f"{path}.{key}: expected one of {list(choices[key])}, got {value!r}")
         if isinstance(default, bool) or default is inspect.Parameter.empty:
             continue
         if isinstance(default, int) and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
