@@ -5,8 +5,9 @@ training subset, mask, initialisation and generator: the grid's own β-VAE for t
 and cached with its encoder-mean latents; every variant then trains only the prior on those
 latents, on the generator state the β-VAE fit left (as in the sweep, so the ``preset`` variant is
 the grid's own prior), samples N images and is scored against the sweep's FID reference, beside
-the prior's target (the first N decoded training latents, as the sweep scores it). Results are appended to a JSON-lines
-file, one line per variant, so a long ablation can be resumed or split over processes.
+the prior's target (the first N decoded training latents, as the sweep scores it). Results are
+appended to a JSON-lines file, one line per variant, so a long ablation can be resumed or split
+over processes.
 
     python bench/prior_ablation.py --preset cpu --rate 0.5 --variants baseline per_dim ...
     python bench/prior_ablation.py --table [--out F]  # print the Markdown table of what ran
@@ -64,8 +65,8 @@ def cached_vae(preset, rate, seed, cache: Path):
     (initialised from the fit seed, trained on the fit seed's generator), so it is the grid's own
     β-VAE; return (model shell, latents, seconds, the generator state the fit left for the prior).
 
-    Rows before ``--vae sweep`` existed (``"vae"`` absent in the JSON-lines file) used a β-VAE
-    initialised from torch's default seed instead: the same recipe, another fit (its target FID at
+    Rows without ``"vae": "sweep"`` in the JSON-lines file (older ones) used a β-VAE initialised
+    from torch's default seed and a fresh generator for the prior instead: the same recipe, another fit (its target FID at
     r = 0 was 6.1 against the grid's 3.2–4.1)."""
     cfg = load_preset(preset)
     path = cache / f"{preset}_r{rate:.2f}_s{seed}_sweep.pt"

@@ -184,6 +184,11 @@ def leaves(d: dict, prefix: str = ""):
             yield f"{prefix}{k}", v
 
 
+def under(path: str, prefixes) -> bool:
+    """Whether the dotted ``path`` is one of ``prefixes`` or lies inside one (``a.b.c`` under ``a.b``)."""
+    return any(path == p or path.startswith(p + ".") for p in prefixes)
+
+
 def deep_update(base: dict, upd: dict) -> None:
     for k, v in upd.items():
         if isinstance(v, dict) and isinstance(base.get(k), dict):
@@ -192,4 +197,4 @@ def deep_update(base: dict, upd: dict) -> None:
             base[k] = v
 
 
-__all__ = ["ConfigError", "constrain", "SDEConfig", "TrainConfig", "LossConfig", "SamplerConfig", "GuidanceConfig", "to_dict", "from_dict", "merge", "leaves", "deep_update"]
+__all__ = ["ConfigError", "constrain", "SDEConfig", "TrainConfig", "LossConfig", "SamplerConfig", "GuidanceConfig", "to_dict", "from_dict", "merge", "leaves", "under", "deep_update"]

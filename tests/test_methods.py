@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ldmiss.config import ConfigError, deep_update, leaves, to_dict
+from ldmiss.config import ConfigError, deep_update, leaves, to_dict, under
 from ldmiss.inputs import InputError
 from ldmiss.methods import REGISTRY, ArtifactError, DiffPuter, LDMiss, NotFittedError, get_method_class, load_method
 
@@ -260,7 +260,7 @@ def _changed_options(cls, base_overrides: dict, options) -> dict:
     out, per_option = {}, {}
     for option in options:
         for path, value in full.items():
-            if not (path == option or path.startswith(option + ".")) or isinstance(value, bool):
+            if not under(path, (option,)) or isinstance(value, bool):
                 continue
             if not isinstance(value, (int, float)):
                 continue
@@ -291,8 +291,7 @@ def test_every_inference_option_can_be_set_on_a_saved_model(name, fitted, tmp_pa
     method.set_inference_options(changed)
     now = dict(leaves(to_dict(method.config)))
     assert all(now[path] == value for path, value in leaves(changed))
-    training = next(path for path, _ in leaves(to_dict(method.config))
-                    if not any(path == p or path.startswith(p + ".") for p in cls.inference_options()))
+    training = next(path for path, _ in leaves(to_dict(method.config)) if not under(path, cls.inference_options()))
     with pytest.raises(ConfigError, match="not an inference option"):
         method.set_inference_options(_nested(training, 0))
 

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
-from ..config import ConfigError, from_dict, leaves, merge, to_dict
+from ..config import ConfigError, from_dict, leaves, merge, to_dict, under
 from ..device import generator as make_generator, resolve_device
 from ..nets import check_net_options
 from ..inputs import InputError, prepare_images, warn_if_unobserved
@@ -116,7 +116,7 @@ class Method:
         networks or their training are refused, since they would not match the weights."""
         allowed = self.inference_options()
         for path, _ in leaves(overrides):
-            if not any(path == p or path.startswith(p + ".") for p in allowed):
+            if not under(path, allowed):
                 raise ConfigError(f"{self.name}: {path!r} is not an inference option of a fitted model; "
                                   f"allowed: {', '.join(p + '.*' for p in allowed) or 'none'}")
         self.config = merge(self.config, overrides, self.name)

@@ -60,8 +60,8 @@ class PixelDDPM(Conditioned, Method):
         """One training run of ε_θ on images in [0, 1]; ``obs_mask`` None = full loss."""
         model = model if model is not None else self.net
         data = (to_model_space(x01),) if obs_mask is None else (to_model_space(x01), obs_mask)
-        return train(model, self.training_loss(model, masked=obs_mask is not None), data, self.config.train, generator, desc=desc, progress=progress, device=self.device,
-                     **self._train_options(stage))
+        return train(model, self.training_loss(model, masked=obs_mask is not None), data, self.config.train,
+                     generator, desc=desc, progress=progress, device=self.device, **self._train_options(stage))
 
     def training_loss(self, model=None, masked: bool = True):
         """ε_θ's training closure in the configured precision: ``masked`` = the MissDiff loss on
