@@ -3,7 +3,8 @@
 Times one optimiser step (training) and one guided reverse step (imputation, a forward and a
 backward pass) per network at the preset's batch sizes, and prints bf16's speed as a ratio to
 fp32 in the same run. Whether bf16 keeps the *numbers* is a separate, longer question, answered
-by training with it (docs/ablations.md, "Precision"). Nothing is asserted.
+by training with it (docs/ablations.md, "Precision"). It also prints what ``precision = "auto"``
+(the presets' setting) resolves to on this machine. Nothing is asserted.
 
     python bench/precision.py [--preset cpu] [--threads 1] [--iters 10] [--compile]
 """
@@ -18,7 +19,7 @@ from ldmiss.diffusion import VPSDE, SelfGuidance
 from ldmiss.experiments import load_preset
 from ldmiss.methods import DiffPuter, LDMiss, PixelDDPM
 from ldmiss.methods.common import diffusion_loss, eps_score
-from ldmiss.nets.precision import autocast, in_precision
+from ldmiss.nets.precision import autocast, in_precision, native_bf16, resolve
 
 
 def per_call(fn, iters: int) -> float:
@@ -107,7 +108,9 @@ def main() -> None:
                 ddpm.net, diffusion_loss(ddpm.net, sde, dc.loss, masked=True, precision=precision, compile=True),
                 (x_img[:dc.train.batch_size] * 2 - 1, mask[:dc.train.batch_size]))
         rows.append({name: per_call(fn, args.iters) for name, fn in cases.items()})
-    print(f"threads {args.threads}, preset {args.preset}, {args.iters} calls each")
+    print(f"threads {args.threads}, preset {args.preset}, {args.iters} calls each; torch {torch.__version__}, "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16('cpu')} "
+          f"(precision \"auto\" runs {resolve('auto', 'cpu')})")
     print("| what | fp32 ms | bf16 ms | bf16 speed-up |")
     print("|---|---|---|---|")
     for name in rows[0]:

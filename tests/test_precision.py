@@ -84,3 +84,43 @@ def test_tf32_is_fp32_on_the_cpu_and_compile_keeps_outputs_and_weights():
     out = in_precision(net, "fp32", compile=True)(x, t)
     assert torch.allclose(out, ref, atol=1e-5) and set(net.state_dict()) == keys  # saving is unchanged
     assert from_dict(LatentPriorConfig, {"compile": True}).compile is True
+
+
+@pytest.fixture(params=[True, False], ids=["native-bf16", "no-bf16"])
+def bf16_hardware(request, monkeypatch):
+    """Pretend the CPU has (or lacks) native bf16, whatever this machine has."""
+    import ldmiss.nets.precision as precision
+    monkeypatch.setattr(precision, "_native_bf16", lambda kind: request.param)
+    return request.param
+
+
+def test_auto_precision_follows_the_hardware(bf16_hardware):
+    from ldmiss.nets.precision import resolve
+    expected = "bf16" if bf16_hardware else "fp32"
+    assert resolve("auto", "cpu") == expected and resolve("fp32", "cpu") == "fp32"
+    with autocast("auto"):
+        dtype = torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype
+    assert dtype == (torch.bfloat16 if bf16_hardware else torch.float32)
+    net = ResMLP((2, 3, 1), 16, 1)
+    x, t = torch.randn(4, 2, 3, 1), torch.rand(4)
+    assert torch.equal(in_precision(net, "auto")(x, t), in_precision(net, expected)(x, t))
+
+
+@pytest.mark.parametrize("name", ["ldmiss", "ddpm", "diffputer", "vae"])
+def test_a_built_method_and_its_run_settings_hold_the_resolved_precision(name, bf16_hardware):
+    """'auto' is a request; the saved config and a sweep's settings must say what ran, so a finished
+    bf16 run is not resumed as if an fp32 machine had made it."""
+    from ldmiss.config import leaves, to_dict
+    from ldmiss.experiments.config import ExperimentConfig, parse_set
+    from ldmiss.experiments.sweep import run_settings
+    from ldmiss.methods import get_method_class
+    cls = get_method_class(name)
+    auto = {path: "auto" for path, _ in leaves(to_dict(cls.config_cls())) if path.endswith("precision")}
+    assert auto, f"{name} has no precision option"
+    overrides = parse_set([f'{path}="auto"' for path in auto])
+    expected = "bf16" if bf16_hardware else "fp32"
+    built = dict(leaves(to_dict(cls(None, device="cpu", **overrides).config)))
+    assert {p: built[p] for p in auto} == {p: expected for p in auto}
+    cfg = ExperimentConfig(name="t", methods=[name], method={name: overrides})
+    stored = dict(leaves(run_settings(cfg, name, "cpu")["config"]))
+    assert {p: stored[p] for p in auto} == {p: expected for p in auto}

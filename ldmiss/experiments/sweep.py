@@ -28,6 +28,7 @@ from .. import __version__
 from ..config import ConfigError, to_dict
 from ..methods import get_method_class, load_method
 from ..missing import apply_mask
+from ..nets.precision import resolve_auto
 from . import store
 from .config import ExperimentConfig, validate_experiment
 from .evaluation import RunContext, evaluate
@@ -49,11 +50,12 @@ class RunSpec:
         return store.run_dir(root, self.method, self.rate, self.seed, self.group)
 
 
-def run_settings(cfg: ExperimentConfig, method_name: str) -> dict:
+def run_settings(cfg: ExperimentConfig, method_name: str, device="cpu") -> dict:
     """Everything that determines a run's result besides (method, rate, seed): the experiment's
-    protocol fields, the method's full config (defaults included) and the package version."""
-    method = get_method_class(method_name)(None, device="cpu", **cfg.method_overrides(method_name))
-    return {**{k: getattr(cfg, k) for k in store.PROTOCOL_FIELDS}, "config": to_dict(method.config),
+    protocol fields, the method's full config (defaults included, ``auto`` precisions as ``device``
+    resolves them) and the package version."""
+    config = get_method_class(method_name).build_config(None, **cfg.method_overrides(method_name))
+    return {**{k: getattr(cfg, k) for k in store.PROTOCOL_FIELDS}, "config": to_dict(resolve_auto(config, device)),
             "ldmiss_version": __version__}
 
 
@@ -64,13 +66,14 @@ def default_settings(method_name: str) -> dict:
             "config": to_dict(cls.config_cls())}
 
 
-def check_finished(cfg: ExperimentConfig, root: Path, specs: list[RunSpec], force: bool = False) -> list[RunSpec]:
+def check_finished(cfg: ExperimentConfig, root: Path, specs: list[RunSpec], force: bool = False,
+                   device="cpu") -> list[RunSpec]:
     """The finished runs among ``specs``. One made with other settings than ``cfg``'s is an error
     naming the runs and the differing fields — unless ``force``, when it is rerun (not counted)."""
     done, stale = [], []
     groups = dict(cfg.tagged_groups())
     keys = {(s.group, s.method) for s in specs}
-    current = {(g, m): run_settings(groups[g], m) for g, m in keys}
+    current = {(g, m): run_settings(groups[g], m, device) for g, m in keys}
     defaults = {m: default_settings(m) for _, m in keys}
     for spec in specs:
         path = spec.path(root)
@@ -99,7 +102,7 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     final = spec.path(root)
     cls = get_method_class(spec.method)
     method = cls(None, device=device, **cfg.method_overrides(spec.method))
-    settings = run_settings(cfg, spec.method)
+    settings = run_settings(cfg, spec.method, method.device)
     x, m = training_data(cfg, spec.rate, spec.seed, data_dir)
     x_test, m_test = test_data(cfg, spec.seed, data_dir)
     ref = reference_stats(cfg.dataset, cfg.n_ref, data_dir, cfg.dataset_options)
@@ -167,7 +170,7 @@ def _worker(cfg, spec, root, data_dir, device, threads, progress=False):
         return spec, None, None
     try:
         if store.is_done(final) and not store.settings_diff(store.stored_settings(store.read_run(final)),
-                                                            run_settings(cfg, spec.method),
+                                                            run_settings(cfg, spec.method, device),
                                                             default_settings(spec.method)):
             return spec, None, None
         return spec, run_one(cfg, spec, root, device, data_dir, progress), None
@@ -212,7 +215,7 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
     executor = executor or LocalExecutor(jobs, device)
     root = Path(root)
     specs = plan(cfg)
-    done = set(check_finished(cfg, root, specs, force))
+    done = set(check_finished(cfg, root, specs, force, device))
     root.mkdir(parents=True, exist_ok=True)
     store.clean_stale(root)
     store.write_json(root / store.SWEEP_FILE, cfg.to_dict())

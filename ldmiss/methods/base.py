@@ -26,6 +26,7 @@ from .. import __version__
 from ..config import ConfigError, from_dict, leaves, merge, to_dict, under
 from ..device import generator as make_generator, resolve_device
 from ..nets import check_net_options
+from ..nets.precision import resolve_auto
 from ..inputs import InputError, prepare_images, warn_if_unobserved
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
@@ -89,14 +90,23 @@ class Method:
     stochastic: ClassVar[bool] = True  # False: every imputation draw is the same, so it is computed once
 
     def __init__(self, config=None, device: str = "auto", **overrides):
-        cfg = config if config is not None else self.config_cls()
-        if isinstance(cfg, dict):
-            cfg = from_dict(self.config_cls, cfg, self.name)
-        self.config = merge(cfg, overrides, self.name) if overrides else cfg
-        self.check_config(self.config)
+        config = self.build_config(config, **overrides)
         self.device = resolve_device(device)
+        # "auto" precisions become what runs on this device, so the saved config says what ran
+        self.config = resolve_auto(config, self.device)
         self.image_shape: tuple[int, int, int] | None = None
         self.meta: dict = {}
+
+    @classmethod
+    def build_config(cls, config=None, **overrides):
+        """The checked config from a config object or dict (default: the method's defaults) and
+        keyword overrides; ``precision = "auto"`` is left for the device to resolve."""
+        cfg = config if config is not None else cls.config_cls()
+        if isinstance(cfg, dict):
+            cfg = from_dict(cls.config_cls, cfg, cls.name)
+        cfg = merge(cfg, overrides, cls.name) if overrides else cfg
+        cls.check_config(cfg)
+        return cfg
 
     @classmethod
     def check_config(cls, config) -> None:
