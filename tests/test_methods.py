@@ -205,6 +205,36 @@ def test_importance_weighted_bound_is_tighter():
     assert iw < elbo
 
 
+def test_encoder_drop_hides_observed_pixels_from_the_encoder_only():
+    """``encoder_drop`` = p: the encoder sees about (1 − p) of the observed pixels, the hidden ones at
+    the fill value and marked missing; the reconstruction still scores every observed pixel, and
+    p = 0 feeds the encoder exactly (x̃, m)."""
+    from ldmiss.nets import VAE
+    torch.manual_seed(0)
+    vae = VAE(width=8)
+    m = (torch.rand(64, 1, 28, 28) > 0.3).float()
+    x = torch.rand(64, 1, 28, 28) * m + 0.25 * (1 - m)  # missing pixels at the fill value 0.25
+    seen = []
+    vae.encoder.register_forward_hook(lambda mod, args, out: seen.append(args))
+    g = torch.Generator().manual_seed(0)
+    vae.loss(x, m, 1e-6, generator=g)
+    assert torch.equal(seen[-1][0], x) and torch.equal(seen[-1][1], m)
+    vae.loss(x, m, 1e-6, generator=g, encoder_drop=0.5, fill_value=0.25)
+    x_enc, m_enc = seen[-1]
+    assert (m_enc <= m).all() and abs(float(m_enc.sum() / m.sum()) - 0.5) < 0.02
+    hidden = (m > 0) & (m_enc == 0)
+    assert (x_enc[hidden] == 0.25).all() and torch.equal(x_enc[m_enc > 0], x[m_enc > 0])
+    # the likelihood still counts every observed pixel: with a decoder that ignores z (and β = 0)
+    # the loss is the same whatever the encoder saw, and not the ~half a hidden-pixel count would give
+
+    class Constant(torch.nn.Module):
+        def forward(self, z):
+            return torch.full((z.shape[0], 1, 28, 28), 0.3)
+
+    vae.decoder = Constant()
+    assert torch.allclose(vae.loss(x, m, 0.0, generator=g), vae.loss(x, m, 0.0, generator=g, encoder_drop=0.5))
+
+
 @pytest.mark.parametrize("overrides", [
     {"vae": {"encoder_sees_mask": False, "iw_samples": 3}},
     {"prior": {"sampler": {"method": "ancestral"}}, "guidance": {"grad_through_score": False, "norm_match": False}},

@@ -55,7 +55,8 @@ class LDMiss(Autoencoded, Conditioned, Method):
 
     def _fit(self, x, obs_mask, generator, progress):
         self.vae, vae_info = fit_vae(self.vae, self.config.vae, x, obs_mask, generator, progress, self.device,
-                                     getattr(self, "cache_dir", None), **self._train_options("vae"))
+                                     getattr(self, "cache_dir", None), fill_value=self.config.fill_value,
+                                     **self._train_options("vae"))
         z = encode_means(self.vae, x, obs_mask, self.device)
         prior_info = self.prior.fit(z, generator, progress, **self._train_options("prior"))
         self.meta.update(vae_fit=vae_info, prior_fit=prior_info)

@@ -70,7 +70,8 @@ class VAEImputer(Autoencoded, Method):
 
     def _fit(self, x, obs_mask, generator, progress):
         self.vae, info = fit_vae(self.vae, self.config.vae, x, obs_mask, generator, progress, self.device,
-                                 getattr(self, "cache_dir", None), **self._train_options("vae"))
+                                 getattr(self, "cache_dir", None), fill_value=self.config.fill_value,
+                                 **self._train_options("vae"))
         self.meta.update(vae_fit=info)
 
     def _impute(self, x, obs_mask, mode, generator, progress):

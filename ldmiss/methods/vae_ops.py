@@ -26,6 +26,9 @@ class VAEConfig:
     encoder_sees_mask: bool = True
     beta_kl: float = 1e-6
     iw_samples: int = 1
+    # fraction of the observed pixels hidden from the encoder in each training step, still scored by
+    # the reconstruction (nets/vae.py, VAE.loss): 0 is the poster's robust β-VAE
+    encoder_drop: float = 0.0
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=128, lr=1e-3))
     map_steps: int = 100  # decoder-inversion steps for the `vae` reference's "map" mode
     map_lr: float = 0.05
@@ -34,7 +37,7 @@ class VAEConfig:
 
 
 constrain("VAEConfig", precision=("choices", PRECISIONS), likelihood=("choices", LIKELIHOODS), latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
-          iw_samples=("range", 1, None), map_steps=("range", 0, None), map_lr=("range", 0.0, None))
+          iw_samples=("range", 1, None), encoder_drop=("range", 0.0, 0.95), map_steps=("range", 0, None), map_lr=("range", 0.0, None))
 
 
 def build_vae(cfg: VAEConfig, image_shape) -> VAE:
@@ -43,18 +46,19 @@ def build_vae(cfg: VAEConfig, image_shape) -> VAE:
     return VAE(image_shape[0], cfg.latent_channels, cfg.width, cfg.encoder_sees_mask, cfg.likelihood)
 
 
-def vae_loss(vae: VAE, cfg: VAEConfig):
+def vae_loss(vae: VAE, cfg: VAEConfig, fill_value: float = 0.0):
     """The β-VAE's training closure ``loss(x, obs_mask, generator)`` for :func:`ldmiss.training.train`,
-    in the config's precision (one definition for the fit and for ``bench/bench.py``'s timing)."""
+    in the config's precision (one definition for the fit and for ``bench/bench.py``'s timing).
+    ``fill_value`` is what the method puts in missing pixels, for the pixels ``encoder_drop`` hides."""
     def loss(xb, mb, g):
         with autocast(cfg.precision, xb.device):
-            return vae.loss(xb, mb, cfg.beta_kl, cfg.iw_samples, g)
+            return vae.loss(xb, mb, cfg.beta_kl, cfg.iw_samples, g, cfg.encoder_drop, fill_value)
     return loss
 
 
 def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator,
-            progress: bool, device, cache_dir=None, checkpoint=None, checkpoint_every: float = 300.0
-            ) -> tuple[VAE, dict]:
+            progress: bool, device, cache_dir=None, checkpoint=None, checkpoint_every: float = 300.0,
+            fill_value: float = 0.0) -> tuple[VAE, dict]:
     """Train on incomplete data: the reconstruction term only counts observed pixels.
 
     With ``cache_dir``, the result is keyed by everything that determines it (config, data, mask,
@@ -63,13 +67,13 @@ def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, g
     makes a second process wait for the first one's training instead of repeating it, and the
     training checkpoints beside the cache file (or at ``checkpoint`` without a cache), so a killed
     fit resumes."""
-    loss = vae_loss(vae, cfg)
+    loss = vae_loss(vae, cfg, fill_value)
     if cache_dir is None:
         return train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device,
                      checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"vae-{_fit_key(vae, cfg, x, obs_mask, generator)}.pt"
+    path = cache_dir / f"vae-{_fit_key(vae, cfg, x, obs_mask, generator, fill_value)}.pt"
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.is_file():
@@ -93,8 +97,11 @@ def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, g
 INFERENCE_ONLY = ("map_steps", "map_lr")
 
 
-def _fit_key(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator) -> str:
+def _fit_key(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator,
+             fill_value: float = 0.0) -> str:
     training = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in INFERENCE_ONLY}
+    if cfg.encoder_drop:  # the hidden pixels' value; otherwise x already holds it in every missing pixel
+        training["fill_value"] = fill_value
     h = hashlib.sha256(json.dumps(training, sort_keys=True).encode())
     for t in (x, obs_mask, generator.get_state(), *vae.state_dict().values()):
         h.update(t.detach().cpu().contiguous().numpy().tobytes())

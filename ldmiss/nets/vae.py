@@ -63,13 +63,25 @@ class VAE(nn.Module):
         return self.likelihood.mean(self.decoder(z))
 
     def loss(self, x: torch.Tensor, obs_mask: torch.Tensor, beta: float, iw_samples: int = 1,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, encoder_drop: float = 0.0,
+             fill_value: float = 0.0) -> torch.Tensor:
         """Negative (β-weighted) ELBO per image, reconstruction over observed pixels only.
 
         ``iw_samples`` > 1 gives the MIWAE importance-weighted bound
         log mean_k exp(log p(x_o|z_k) + β[log p(z_k) − log q(z_k|x̃)]).
+
+        ``encoder_drop`` > 0 hides that fraction of the observed pixels from the encoder (they are
+        set to ``fill_value`` and marked missing in its input) while the reconstruction still scores
+        every observed pixel. Without it an encoder need only pass on the pixels it sees; with it,
+        it must infer pixels it did not see, which is what encoding an incomplete image asks of it.
         """
-        mu, logvar = self.encode(x, obs_mask)
+        x_enc, m_enc = x, obs_mask
+        if encoder_drop > 0.0:
+            u = torch.rand(obs_mask.shape, generator=generator,
+                           device=generator.device if generator is not None else obs_mask.device).to(obs_mask.device)
+            m_enc = obs_mask * (u >= encoder_drop).to(obs_mask.dtype)
+            x_enc = x * m_enc + fill_value * (1.0 - m_enc)
+        mu, logvar = self.encode(x_enc, m_enc)
         mu, logvar = mu.float(), logvar.float()  # the likelihood in fp32 even when the nets run under autocast
         std = torch.exp(0.5 * logvar)
         k = max(1, int(iw_samples))
