@@ -8,7 +8,7 @@ under autocast; its output, the loss, the SDE arithmetic, the optimiser and the 
 fp32, so a model trained in bf16 is saved, loaded and sampled like any other.
 
 A CPU without bf16 instructions (AVX2 only: many AMD EPYC and Ryzen, older Intel) emulates them,
-and there bf16 is 10–60× *slower* than fp32 (docs/ablations.md, "Precision"). ``auto`` is bf16
+and there bf16 is 5–16× *slower* than fp32 (docs/ablations.md, "Precision"). ``auto`` is bf16
 where the device runs it natively and fp32 elsewhere; a method resolves it when it is built
 (:func:`resolve_auto`), so a saved model and a run's settings hold the arithmetic that ran.
 """
