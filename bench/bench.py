@@ -63,7 +63,7 @@ def main() -> None:
     vae_ips = train_rate(ldm.vae, vae_loss(ldm.vae, lc.vae), (xt, m), lc.vae.train.batch_size, args.train_steps)
     z = torch.randn(len(x), *ldm.latent_shape)
     prior_ips = train_rate(ldm.prior.net, ldm.prior.training_loss(), (z,), lc.prior.train.batch_size, args.train_steps)
-    ddpm_ips = train_rate(ddpm.net, ddpm.training_loss(masked=True), (xt * 2 - 1, m), dc.train.batch_size,
+    ddpm_ips = train_rate(ddpm.net, ddpm.training_loss(ddpm.net, masked=True), (xt * 2 - 1, m), dc.train.batch_size,
                           args.train_steps)
     # seconds per training image under the preset's schedule: VAE steps·batch + prior steps·batch
     ldm_train_sec = (lc.vae.train.steps * lc.vae.train.batch_size / vae_ips

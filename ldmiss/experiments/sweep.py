@@ -50,11 +50,14 @@ class RunSpec:
         return store.run_dir(root, self.method, self.rate, self.seed, self.group)
 
 
-def run_settings(cfg: ExperimentConfig, method_name: str, device="cpu") -> dict:
+def run_settings(cfg: ExperimentConfig, method_name: str, device, config=None) -> dict:
     """Everything that determines a run's result besides (method, rate, seed): the experiment's
     protocol fields, the method's full config (defaults included, ``auto`` precisions as ``device``
-    resolves them) and the package version."""
-    config = get_method_class(method_name).build_config(None, **cfg.method_overrides(method_name))
+    resolves them) and the package version. ``device`` has no default: ``auto`` resolves to bf16 or
+    fp32 by the device, so a wrong default would compare a GPU run's settings with a CPU's.
+    ``config``: the method's config when the caller has already built it from ``cfg``."""
+    if config is None:
+        config = get_method_class(method_name).build_config(None, **cfg.method_overrides(method_name))
     return {**{k: getattr(cfg, k) for k in store.PROTOCOL_FIELDS}, "config": to_dict(resolve_auto(config, device)),
             "ldmiss_version": __version__}
 
@@ -66,8 +69,8 @@ def default_settings(method_name: str) -> dict:
             "config": to_dict(cls.config_cls())}
 
 
-def check_finished(cfg: ExperimentConfig, root: Path, specs: list[RunSpec], force: bool = False,
-                   device="cpu") -> list[RunSpec]:
+def check_finished(cfg: ExperimentConfig, root: Path, specs: list[RunSpec], device,
+                   force: bool = False) -> list[RunSpec]:
     """The finished runs among ``specs``. One made with other settings than ``cfg``'s is an error
     naming the runs and the differing fields — unless ``force``, when it is rerun (not counted)."""
     done, stale = [], []
@@ -102,7 +105,7 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     final = spec.path(root)
     cls = get_method_class(spec.method)
     method = cls(None, device=device, **cfg.method_overrides(spec.method))
-    settings = run_settings(cfg, spec.method, method.device)
+    settings = run_settings(cfg, spec.method, method.device, method.config)
     x, m = training_data(cfg, spec.rate, spec.seed, data_dir)
     x_test, m_test = test_data(cfg, spec.seed, data_dir)
     ref = reference_stats(cfg.dataset, cfg.n_ref, data_dir, cfg.dataset_options)
@@ -215,7 +218,7 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
     executor = executor or LocalExecutor(jobs, device)
     root = Path(root)
     specs = plan(cfg)
-    done = set(check_finished(cfg, root, specs, force, device))
+    done = set(check_finished(cfg, root, specs, device, force))
     root.mkdir(parents=True, exist_ok=True)
     store.clean_stale(root)
     store.write_json(root / store.SWEEP_FILE, cfg.to_dict())

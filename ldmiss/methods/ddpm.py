@@ -63,11 +63,11 @@ class PixelDDPM(Conditioned, Method):
         return train(model, self.training_loss(model, masked=obs_mask is not None), data, self.config.train,
                      generator, desc=desc, progress=progress, device=self.device, **self._train_options(stage))
 
-    def training_loss(self, model=None, masked: bool = True):
+    def training_loss(self, model, masked: bool = True):
         """ε_θ's training closure in the configured precision: ``masked`` = the MissDiff loss on
         observed pixels, else the full loss (DiffPuter's M-step). Used by ``_train_net`` and by
         ``bench/bench.py``'s timing."""
-        return diffusion_loss(model if model is not None else self.net, self.sde, self.config.loss, masked=masked,
+        return diffusion_loss(model, self.sde, self.config.loss, masked=masked,
                               precision=self.config.precision, compile=self.config.compile)
 
     def _fit(self, x, obs_mask, generator, progress):
