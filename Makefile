@@ -32,7 +32,7 @@ demo: data
 	$(BIN)/ldmiss demo --preset $(PRESET) $(DATA_OPT) $(ARGS)
 
 test: data
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q --durations=10 $(ARGS)
 
 bench: data
 	$(BIN)/python bench/bench.py $(ARGS)
