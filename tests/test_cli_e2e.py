@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from ldmiss.cli import main
+from ldmiss.config import to_dict
 from ldmiss.experiments import load_preset, parse_set
 from ldmiss.experiments import store
+from ldmiss.methods import get_method_class
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +182,25 @@ def test_presets_load_and_set_overrides():
     assert load_preset("fashion-quick").dataset == "fashion-mnist"
     tags = [t for t, _ in load_preset("mechanisms").tagged_groups()]
     assert tags[0] == "" and len(set(tags)) == len(tags) == 10
+
+
+def test_the_autoencoder_table_is_every_vae_trainers_and_a_method_table_overrides_it():
+    """The preset's [autoencoder] table is the β-VAE config of ldmiss and vae alike (so the sweep's
+    fit cache shares it), a method's own ``vae`` table overrides it key by key, and it reaches no
+    other method."""
+    from ldmiss.experiments.config import experiment_from_dict
+    cfg = experiment_from_dict({"name": "x", "autoencoder": {"width": 8, "encoder_drop": 0.25,
+                                                             "train": {"steps": 20, "batch_size": 64}},
+                                "method": {"vae": {"vae": {"map_steps": 5, "train": {"steps": 30}}}}})
+    built = {m: get_method_class(m).build_config(None, **cfg.method_overrides(m)) for m in ("ldmiss", "vae")}
+    assert built["ldmiss"].vae.width == built["vae"].vae.width == 8
+    assert built["ldmiss"].vae.encoder_drop == built["vae"].vae.encoder_drop == 0.25
+    assert (built["ldmiss"].vae.train.steps, built["vae"].vae.train.steps) == (20, 30)
+    assert built["vae"].vae.train.batch_size == 64 and built["vae"].vae.map_steps == 5
+    assert "vae" not in cfg.method_overrides("ddpm") and cfg.method["vae"]["vae"] == {"map_steps": 5, "train": {"steps": 30}}
+    cpu = load_preset("cpu")  # the grid's two β-VAEs are one: the same training settings
+    assert to_dict(get_method_class("ldmiss").build_config(None, **cpu.method_overrides("ldmiss")).vae) == \
+        to_dict(get_method_class("vae").build_config(None, **cpu.method_overrides("vae")).vae)
 
 
 def test_a_preset_extends_another_and_states_only_what_differs(tmp_path):

@@ -96,7 +96,10 @@ def test_memorisation_ratio_detects_copies(digits):
 def test_sweep_config_errors_are_one_line_before_any_run(tmp_path, capsys):
     cases = [(["--set", "n_evl=3"], "n_evl"), (["--set", "n_eval=abc"], "n_eval: expected int"),
              (["--rates", "1.5"], "train_rates: 1.5"), (["--set", "method.ldmiss.guidance.weight=abc"], "weight"),
-             (["--set", "method.ldmiss.prior.train.stpes=3"], "stpes"), (["--methods", "ldmis"], "ldmis")]
+             (["--set", "method.ldmiss.prior.train.stpes=3"], "stpes"), (["--methods", "ldmis"], "ldmis"),
+             (["--set", "autoencoder.widht=3"], "autoencoder.widht"),
+             (["--set", "autoencoder.encoder_drop=abc"], "autoencoder.encoder_drop: expected float"),
+             (["--set", "autoencoder.encoder_drop=2.0"], "encoder_drop")]
     for extra, needle in cases:
         assert main(["sweep", "--preset", "smoke", "--out", str(tmp_path / "r"), "--quiet", *extra]) == 2, extra
         err = capsys.readouterr().err

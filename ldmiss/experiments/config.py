@@ -37,6 +37,10 @@ class ExperimentConfig:
     draws: int = 1  # imputation draws per test image (their mean is scored)
     grid: int = 16  # examples kept for the figures
     method: dict = field(default_factory=dict)  # per-method config overrides
+    # The β-VAE settings of every method that trains one (ldmiss, vae): one table, so the two train
+    # the same β-VAE (and the sweep's fit cache trains it once) unless a method's own ``vae`` table
+    # overrides a key; e.g. ``--set autoencoder.encoder_drop=0.25`` changes both.
+    autoencoder: dict = field(default_factory=dict)
     impute_modes: dict = field(default_factory=dict)  # per method, the imputation modes evaluated; default: its own
     # Sweep axes beyond rate and seed: each condition overrides some of CONDITION_FIELDS (e.g. another
     # dataset, or training and test mechanisms); [] = the one condition the fields above describe.
@@ -74,6 +78,10 @@ class ExperimentConfig:
         """The preset's table for ``name``; for the user's own data, the decoder likelihood that suits
         it (data/datasets.py) unless the table sets one (named datasets use the config's default)."""
         table = copy.deepcopy(self.method.get(name, {}))
+        if self.autoencoder and trains_vae(name):
+            shared = copy.deepcopy(self.autoencoder)
+            deep_update(shared, table.get("vae", {}))
+            table["vae"] = shared
         from ..data.datasets import is_path
         if is_path(self.dataset) and name in ("ldmiss", "vae") and "likelihood" not in table.get("vae", {}):
             from ..data import dataset_info
@@ -82,6 +90,14 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def trains_vae(method_name: str) -> bool:
+    """Whether the method's config holds a β-VAE (a ``vae`` field): those the shared ``autoencoder``
+    table applies to (today ldmiss and vae)."""
+    from ..methods import REGISTRY
+    cls = REGISTRY.get(method_name)
+    return cls is not None and any(f.name == "vae" for f in dataclasses.fields(cls.config_cls))
 
 
 CONDITION_FIELDS = ("dataset", "dataset_options", "mechanism", "mechanism_params", "test_mechanism",
@@ -143,9 +159,15 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
         need(getattr(cfg, key) >= 2, f"{key}: {getattr(cfg, key)!r} must be ≥ 2 (FID needs two images)")
     for key in ("train_size", "draws", "grid"):
         need(getattr(cfg, key) >= 1, f"{key}: {getattr(cfg, key)!r} must be ≥ 1")
+    if cfg.autoencoder:
+        from ..methods.vae_ops import VAEConfig
+        from_dict(VAEConfig, cfg.autoencoder, "autoencoder")  # its own keys and types, named as written
     for name, table in cfg.method.items():
         need(name in REGISTRY, f"method.{name}: unknown method; choose from {sorted(REGISTRY)}")
         REGISTRY[name].validate_overrides(table)
+    for name in REGISTRY if cfg.autoencoder else ():
+        if trains_vae(name):
+            REGISTRY[name].validate_overrides(cfg.method_overrides(name))  # the merge's constraints too
     for name, modes in cfg.impute_modes.items():
         need(name in REGISTRY, f"impute_modes.{name}: unknown method; choose from {sorted(REGISTRY)}")
         supported = REGISTRY[name].supported_modes()
