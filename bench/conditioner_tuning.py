@@ -23,6 +23,7 @@ from ldmiss.diffusion.conditioners import get_conditioner
 from ldmiss.experiments.config import load_preset, parse_set
 from ldmiss.experiments.protocol import training_data
 from ldmiss.methods import load_method
+from ldmiss.methods.base import read_artifact_config
 from ldmiss.metrics import missing_mse
 from ldmiss.missing import apply_mask, make_mask
 
@@ -42,6 +43,7 @@ TUNING_MASK_SEED = 424242  # no sweep stream uses it
 
 def tune(args) -> None:
     model = load_method(args.model, device="cpu")
+    weights = read_artifact_config(args.model)["weights_sha256"]  # a path can hold a retrained model
     cfg = load_preset(args.preset)
     x, _ = training_data(cfg, args.rate, args.seed)
     x = x[:args.n]
@@ -58,7 +60,7 @@ def tune(args) -> None:
             steps = cond.steps_for_nfe(model.conditioner_config(mode), args.nfe)
             t0 = time.perf_counter()
             out = model.impute(x_obs, m, mode=mode, steps=steps, seed=1, progress=False).mean
-            row = {"model": args.model, "method": model.name, "mode": mode, "option": option, "value": value,
+            row = {"model": args.model, "weights_sha256": weights, "method": model.name, "mode": mode, "option": option, "value": value,
                    "fixed": FIXED.get(mode, []), "nfe": args.nfe, "steps": steps, "n": len(x),
                    "mse": missing_mse(out, x, m), "seconds": time.perf_counter() - t0}
             print(json.dumps(row), flush=True)
@@ -68,9 +70,11 @@ def tune(args) -> None:
 
 def table(path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    for model in dict.fromkeys(r["model"] for r in rows):
-        sub = [r for r in rows if r["model"] == model]
-        print(f"\n{sub[0]['method']} ({model}), {sub[0]['n']} training images, NFE {sub[0]['nfe']}, one draw\n")
+    # one table per model: its path and, for rows that record it, its weights' digest (older rows do not)
+    for model in dict.fromkeys((r["model"], r.get("weights_sha256")) for r in rows):
+        sub = [r for r in rows if (r["model"], r.get("weights_sha256")) == model]
+        weights = f", weights {model[1][:12]}" if model[1] else ""
+        print(f"\n{sub[0]['method']} ({model[0]}{weights}), {sub[0]['n']} training images, NFE {sub[0]['nfe']}, one draw\n")
         print("| conditioner | option | value | MSE | s |\n|---|---|---|---|---|")
         best = {}
         for r in sub:
