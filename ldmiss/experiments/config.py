@@ -83,7 +83,7 @@ class ExperimentConfig:
             deep_update(shared, table.get("vae", {}))
             table["vae"] = shared
         from ..data.datasets import is_path
-        if is_path(self.dataset) and name in ("ldmiss", "vae") and "likelihood" not in table.get("vae", {}):
+        if is_path(self.dataset) and trains_vae(name) and "likelihood" not in table.get("vae", {}):
             from ..data import dataset_info
             table.setdefault("vae", {})["likelihood"] = dataset_info(self.dataset, self.dataset_options).likelihood
         return table
