@@ -162,12 +162,12 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
     if cfg.autoencoder:
         from ..methods.vae_ops import VAEConfig
         from_dict(VAEConfig, cfg.autoencoder, "autoencoder")  # its own keys and types, named as written
-    for name, table in cfg.method.items():
+    for name in cfg.method:
         need(name in REGISTRY, f"method.{name}: unknown method; choose from {sorted(REGISTRY)}")
-        REGISTRY[name].validate_overrides(table)
-    for name in REGISTRY if cfg.autoencoder else ():
-        if trains_vae(name):
-            REGISTRY[name].validate_overrides(cfg.method_overrides(name))  # the merge's constraints too
+    # each method's overrides as it will receive them: its own table over the shared autoencoder one
+    for name in REGISTRY:
+        if name in cfg.method or (cfg.autoencoder and trains_vae(name)):
+            REGISTRY[name].validate_overrides(cfg.method_overrides(name))
     for name, modes in cfg.impute_modes.items():
         need(name in REGISTRY, f"impute_modes.{name}: unknown method; choose from {sorted(REGISTRY)}")
         supported = REGISTRY[name].supported_modes()
