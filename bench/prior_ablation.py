@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ldmiss.config import deep_update
-from ldmiss.device import generator as make_generator
+from ldmiss.rng import generator as make_generator
 from ldmiss.experiments.config import load_preset
 from ldmiss.experiments.protocol import reference_stats, stream_seed, training_data
 from ldmiss.methods.ldmiss import LDMiss

@@ -1,8 +1,7 @@
-"""``--device auto|cpu|cuda|cuda:N`` resolved in one place, and the random generators that go with it.
+"""``--device auto|cpu|cuda|cuda:N`` resolved in one place.
 
-Noise is drawn where the computation is: on a GPU every draw comes from a generator on that GPU
-(no host → device copy per step); on the CPU the generator is the CPU one it always was, so CPU
-results stay bit-for-bit reproducible from the seed.
+Random generators do not depend on the device: they all live on the CPU (ldmiss/rng.py), so a
+seed gives the same noise on every device.
 """
 from __future__ import annotations
 
@@ -24,12 +23,6 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise RuntimeError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return dev
-
-
-def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A seeded generator on ``device`` (its draws land there without a copy)."""
-    dev = torch.device(device)
-    return torch.Generator(device=dev).manual_seed(int(seed))
 
 
 def run_devices(device: str, n_runs: int, gpu_count: int) -> list[str]:

@@ -15,6 +15,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from . import rng
+
 
 def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -67,5 +69,4 @@ def rank_generator(generator: torch.Generator) -> torch.Generator:
     """A noise generator for this rank, seeded from the shared ``generator``'s seed and the rank, so
     ranks draw different noise reproducibly; it takes nothing from the shared stream, which every
     rank keeps in step for the batch order."""
-    seed = (generator.initial_seed() * 1_000_003 + 7919 * (rank() + 1)) % 2**63
-    return torch.Generator(device=generator.device).manual_seed(seed)
+    return rng.child(generator, rank() + 1)

@@ -26,6 +26,8 @@ from typing import Callable
 
 import torch
 
+from . import rng
+
 
 def _check_rate(rate: float) -> None:
     if not 0.0 <= rate <= 1.0:
@@ -39,9 +41,9 @@ def mcar_mask(shape, rate: float, generator: torch.Generator | None = None, seed
     """
     _check_rate(rate)
     if generator is None:
-        generator = torch.Generator().manual_seed(0 if seed is None else seed)
+        generator = rng.generator(0 if seed is None else seed)
     n, c, h, w = shape
-    keep = torch.rand((n, 1, h, w), generator=generator) >= rate
+    keep = rng.rand((n, 1, h, w), generator) >= rate
     return keep.float().expand(n, c, h, w).contiguous()
 
 
@@ -60,8 +62,8 @@ def block(x: torch.Tensor, rate: float, generator: torch.Generator, size: int | 
         short = missing.flatten(1).float().mean(1) < rate - 1e-9
         if not short.any():
             break
-        top = torch.randint(0, h - size + 1, (n,), generator=generator).view(n, 1, 1)
-        left = torch.randint(0, w - size + 1, (n,), generator=generator).view(n, 1, 1)
+        top = rng.randint(0, h - size + 1, (n,), generator).view(n, 1, 1)
+        left = rng.randint(0, w - size + 1, (n,), generator).view(n, 1, 1)
         hole = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
         missing |= hole & short.view(n, 1, 1)
     return (~missing).float().unsqueeze(1).expand(n, c, h, w).contiguous()
@@ -74,7 +76,7 @@ def half(x: torch.Tensor, rate: float, generator: torch.Generator, side: str = "
     n, c, h, w = x.shape
     if side != "random" and side not in SIDES:
         raise ValueError(f"half: side {side!r}; choose from {['random', *SIDES]}")
-    which = (torch.randint(0, 4, (n,), generator=generator) if side == "random"
+    which = (rng.randint(0, 4, (n,), generator) if side == "random"
              else torch.full((n,), SIDES.index(side)))
     rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
     bw, bh = round(rate * w), round(rate * h)
@@ -97,7 +99,7 @@ def _solve_bias(logits: torch.Tensor, target: float) -> float:
 
 
 def _bernoulli_missing(p: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return torch.rand(p.shape, generator=generator) < p
+    return rng.rand(p.shape, generator) < p
 
 
 def mar(x: torch.Tensor, rate: float, generator: torch.Generator, observed_rows: int | None = None,
@@ -111,7 +113,7 @@ def mar(x: torch.Tensor, rate: float, generator: torch.Generator, observed_rows:
         raise ValueError(f"mar: rate {rate} exceeds the {eligible:.2f} of pixels outside the {k} always-observed rows")
     target = rate / eligible
     region = x[:, :, :k, :].mean(1).flatten(1)  # N × (k·W): what is always observed
-    weights = torch.randn(region.shape[1], generator=generator)
+    weights = rng.randn(region.shape[1], generator)
     s = region @ weights
     s = (s - s.mean()) / s.std().clamp_min(1e-8)
     logits = (strength * s).view(n, 1, 1).expand(n, h - k, w)
@@ -149,7 +151,7 @@ def make_mask(mechanism: str, x, rate: float, seed: int, **params) -> torch.Tens
         if mechanism != "mcar":
             raise ValueError(f"the {mechanism!r} mechanism depends on the data: pass the images, not a shape")
         x = torch.zeros(tuple(x))  # MCAR reads only the shape
-    generator = torch.Generator().manual_seed(seed)
+    generator = rng.generator(seed)
     try:
         mask = MECHANISMS[mechanism](x, rate, generator, **params)
     except TypeError as exc:

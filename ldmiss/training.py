@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import distributed
+from . import distributed, rng
 from .config import TrainConfig
 
 
@@ -65,8 +65,8 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
 
 
 def _perm(n: int, generator: torch.Generator) -> torch.Tensor:
-    """An epoch's order, drawn on the generator's device, as CPU indices into the CPU-held data."""
-    return torch.randperm(n, generator=generator, device=generator.device).cpu()
+    """An epoch's order, as CPU indices into the CPU-held data."""
+    return rng.randperm(n, generator)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:

@@ -11,6 +11,7 @@ from typing import Callable
 
 import torch
 
+from .. import rng
 from .parameterization import target
 from .sde import VPSDE
 
@@ -23,7 +24,7 @@ def dsm_loss(net: EpsFn, sde: VPSDE, x0: torch.Tensor, obs_mask: torch.Tensor | 
     """Monte-Carlo DSM loss on a batch; ``obs_mask`` (1 = observed) restricts it to observed dims."""
     t = sde.sample_time(x0.shape[0], generator, device=x0.device, dist=time_dist,
                         logsnr_mean=logsnr_mean, logsnr_std=logsnr_std)
-    noise = torch.randn(x0.shape, generator=generator, device=generator.device if generator is not None else x0.device).to(x0.device)
+    noise = rng.randn_like(x0, generator)
     x_t = sde.marginal(x0, t, noise)
     sq = (net(x_t, t) - target(prediction, sde, x0, noise, t)) ** 2
     if obs_mask is None:

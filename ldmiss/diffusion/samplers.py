@@ -15,17 +15,12 @@ from typing import Callable
 
 import torch
 
+from .. import rng
 from .sde import VPSDE
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Project = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Callback = Callable[[int, torch.Tensor, torch.Tensor], None]
-
-
-def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    if generator is None:
-        return torch.randn_like(x)
-    return torch.randn(x.shape, generator=generator, device=generator.device).to(x.device)
 
 
 def times(x: torch.Tensor, t) -> torch.Tensor:
@@ -40,7 +35,7 @@ def _em_step(score_fn, sde, x, t, s, generator, last):
     score = score_fn(x, tv)
     mean = x + (0.5 * beta * x + beta * score) * dt
     x0 = sde.tweedie(x, score, tv)
-    return (mean if last else mean + (beta * dt) ** 0.5 * _randn_like(x, generator)), x0
+    return (mean if last else mean + (beta * dt) ** 0.5 * rng.randn_like(x, generator)), x0
 
 
 def ancestral_moments(sde: VPSDE, x: torch.Tensor, x0: torch.Tensor, t, s) -> tuple[torch.Tensor, float]:
@@ -59,7 +54,7 @@ def _ancestral_step(score_fn, sde, x, t, s, generator, last):
     if last:
         return x0, x0
     mean, var = ancestral_moments(sde, x, x0, t, s)
-    return mean + var**0.5 * _randn_like(x, generator), x0
+    return mean + var**0.5 * rng.randn_like(x, generator), x0
 
 
 def _ode_step(score_fn, sde, x, t, s, generator, last):
@@ -111,7 +106,7 @@ def sample(score_fn: ScoreFn, sde: VPSDE, x_T: torch.Tensor, steps: int, *, meth
             if project is not None:
                 x_s = project(x_s, s)
             if j < resample_jumps - 1 and not last:
-                x = sde.renoise(x_s, float(s), float(t), _randn_like(x_s, generator))
+                x = sde.renoise(x_s, float(s), float(t), rng.randn_like(x_s, generator))
             else:
                 x = x_s
         if callback is not None:

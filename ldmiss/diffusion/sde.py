@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import rng
+
 
 def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Reshape a per-sample vector (N,) to broadcast against an N×… tensor."""
@@ -45,12 +47,11 @@ class VPSDE:
         mapped to t and clipped to [ε, 1] — EDM's log-normal σ (P_mean = −1.2, P_std = 1.2 is
         λ ~ N(2.4, 2.4²)). Why: with β_max = 20 about half of U(ε, 1) lies at SNR < 0.1, where the
         ε-target is almost x_t itself and teaches the network little."""
-        gdev = "cpu" if generator is not None else device
         if dist == "uniform":
-            u = torch.rand(n, generator=generator, device=gdev)
+            u = rng.rand(n, generator)
             return (self.eps + (1.0 - self.eps) * u).to(device)
         if dist == "logsnr":
-            lam = logsnr_mean + logsnr_std * torch.randn(n, generator=generator, device=gdev)
+            lam = logsnr_mean + logsnr_std * rng.randn(n, generator)
             return self.t_from_logsnr(lam).clamp(self.eps, 1.0).to(device)
         raise ValueError(f"unknown time distribution {dist!r}; choose from ['logsnr', 'uniform']")
 

@@ -180,11 +180,11 @@ def _probe_masks(cfg: ExperimentConfig) -> None:
     """Draw each mask the sweep will need on a small random batch of the dataset's image size, so
     a parameter value no mask can meet (a block larger than the image, a MAR rate above the
     pixels that may go missing) is a ConfigError before any run rather than a failure in each."""
-    import torch
+    from .. import rng
     from ..data import dataset_info
     from ..missing import make_mask
     shape = dataset_info(cfg.dataset, cfg.dataset_options).shape
-    probe = torch.rand((64, *shape), generator=torch.Generator().manual_seed(0))
+    probe = rng.rand((64, *shape), rng.generator(0))
     name, params = cfg.test_masking()
     for key, mech, mparams, rates in (("mechanism", cfg.mechanism, cfg.mechanism_params, cfg.train_rates),
                                       ("test_mechanism", name, params, [cfg.test_rate])):

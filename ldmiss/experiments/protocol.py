@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import torch
 
+from .. import rng
 from ..data import load_dataset
 from ..data.datasets import options_key
 from ..metrics import FIDReference
@@ -51,7 +52,7 @@ def _reference(dataset: str, n_ref: int, data_dir: str | None, options: tuple) -
     if network is None:
         return None
     test = _complete_test(dataset, data_dir, dict(options))
-    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(12345))[:min(n_ref, len(test))]
+    idx = rng.randperm(len(test), rng.generator(12345))[:min(n_ref, len(test))]
     return FIDReference(test[idx], name=f"{dataset}-test[{len(idx)}]", dataset=network)
 
 
@@ -86,7 +87,7 @@ def training_data(cfg: ExperimentConfig, rate: float, seed: int, data_dir=None):
     train = images(cfg.dataset, "train", data_dir, cfg.dataset_options)
     natural = natural_mask(cfg.dataset, "train", data_dir, cfg.dataset_options)
     n = min(cfg.train_size, len(train))
-    idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(stream_seed(seed, "subset")))[:n]
+    idx = rng.randperm(len(train), rng.generator(stream_seed(seed, "subset")))[:n]
     x = train[idx]
     m = make_mask(cfg.mechanism, x, rate, stream_seed(seed, "train_mask", rate), **cfg.mechanism_params)
     if natural is not None:
@@ -96,7 +97,7 @@ def training_data(cfg: ExperimentConfig, rate: float, seed: int, data_dir=None):
 
 def _test_order(cfg: ExperimentConfig, seed: int, data_dir=None) -> torch.Tensor:
     test = _complete_test(cfg.dataset, data_dir, cfg.dataset_options)
-    return torch.randperm(len(test), generator=torch.Generator().manual_seed(stream_seed(seed, "test_subset")))
+    return rng.randperm(len(test), rng.generator(stream_seed(seed, "test_subset")))
 
 
 def test_data(cfg: ExperimentConfig, seed: int, data_dir=None):

@@ -24,7 +24,8 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..config import ConfigError, from_dict, leaves, merge, to_dict, under
-from ..device import generator as make_generator, resolve_device
+from .. import rng
+from ..device import resolve_device
 from ..nets import check_net_options
 from ..nets.precision import resolve_auto
 from ..inputs import InputError, prepare_images, warn_if_unobserved
@@ -258,10 +259,12 @@ class Method:
         if m.sum() == 0:
             raise InputError("x: every pixel is missing; nothing to learn from")
         self.image_shape = tuple(xt.shape[1:])
-        torch.manual_seed(seed)  # network initialisation
-        self._build(self.image_shape)
-        start = time.perf_counter()
-        self._fit(xt, m, make_generator(seed, self.device), progress)
+        # the networks' initialisation draws from torch's global RNG: seeded here, and the caller's
+        # global state restored afterwards; every other draw of the fit comes from its own generator
+        with rng.isolated(seed, self.device):
+            self._build(self.image_shape)
+            start = time.perf_counter()
+            self._fit(xt, m, rng.generator(seed), progress)
         self.meta.update(fitted=True, fit_seconds=time.perf_counter() - start, fit_seed=seed,
                          train_size=int(xt.shape[0]), train_missing_rate=float(1 - m.mean()))
         return self
@@ -282,8 +285,8 @@ class Method:
             raise NotImplementedError(f"method {self.name!r} is not generative; it can only impute")
         if int(n) < 1:
             raise InputError(f"n must be ≥ 1, got {n}")
-        with torch.inference_mode():
-            out = self._sample(int(n), make_generator(seed, self.device), progress)
+        with torch.inference_mode(), rng.isolated(None, self.device):
+            out = self._sample(int(n), rng.generator(seed), progress)
         return out.clamp(0, 1).cpu().numpy()
 
     def impute(self, x, obs_mask=None, *, draws: int = 1, mode: str | None = None, seed: int = 0,
@@ -312,9 +315,9 @@ class Method:
         xt, m = prepare_images(x, obs_mask, image_shape=self.image_shape,
                                fill_value=getattr(self.config, "fill_value", 0.0))
         warn_if_unobserved(m)
-        gen = make_generator(seed, self.device)
+        gen = rng.generator(seed)
         outs = []
-        with torch.no_grad():  # guidance re-enables gradients for its own step only
+        with torch.no_grad(), rng.isolated(None, self.device):  # guidance re-enables gradients for its own step only
             for _ in range(int(draws) if self.stochastic else 1):
                 xhat = self._impute(xt, m, mode, gen, progress, **hook_options).clamp(0, 1).cpu()
                 outs.append(m * xt + (1 - m) * xhat)

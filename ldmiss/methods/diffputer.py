@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .. import rng
 from ..config import TrainConfig, constrain
 from .base import register
 from .ddpm import PixelDDPM, PixelDiffusionConfig
@@ -72,8 +73,8 @@ class DiffPuter(PixelDDPM):
         raw, infos = self.net, []
         for k in range(cfg.em_iterations):
             if k > 0 and not cfg.warm_start:
-                torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-                self._build(self.image_shape)
+                with rng.isolated(rng.seed_from(generator), self.device):  # a fresh initialisation
+                    self._build(self.image_shape)
                 raw = self.net
             self.net, info = self._train_net(completed, None, generator, progress, f"diffputer M-step {k + 1}", model=raw,
                                              stage=f"m_step{k + 1}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .. import rng
 from ..config import LossConfig, SamplerConfig, SDEConfig, TrainConfig, constrain, to_dict
 from ..diffusion import VPSDE, LatentNormalizer, sample
 from ..diffusion.normalizer import KINDS
@@ -83,7 +84,7 @@ class LatentPrior:
         return eps_score(self.net, self.sde, self.cfg.loss.prediction, self.cfg.precision, self.cfg.compile)
 
     def noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return torch.randn((n, *self.latent_shape), generator=generator, device=generator.device).to(self.device)
+        return rng.randn((n, *self.latent_shape), generator, self.device)
 
     def to_latent(self, u: torch.Tensor) -> torch.Tensor:
         return self.normalizer.denormalize(u)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import rng
 from ..missing import apply_mask
 from .likelihoods import Likelihood
 
@@ -76,17 +77,16 @@ class VAE(nn.Module):
         every observed pixel. Without it an encoder need only pass on the pixels it sees; with it,
         it must infer pixels it did not see, which is what encoding an incomplete image asks of it.
         """
-        draws_on = generator.device if generator is not None else x.device  # where the generator can draw
         x_enc, m_enc = x, obs_mask
         if encoder_drop > 0.0:
-            u = torch.rand(obs_mask.shape, generator=generator, device=draws_on).to(obs_mask.device)
+            u = rng.rand(obs_mask.shape, generator, obs_mask.device)
             m_enc = obs_mask * (u >= encoder_drop).to(obs_mask.dtype)
             x_enc = apply_mask(x, m_enc, fill_value)
         mu, logvar = self.encode(x_enc, m_enc)
         mu, logvar = mu.float(), logvar.float()  # the likelihood in fp32 even when the nets run under autocast
         std = torch.exp(0.5 * logvar)
         k = max(1, int(iw_samples))
-        noise = torch.randn((k, *mu.shape), generator=generator, device=draws_on).to(mu.device)
+        noise = rng.randn((k, *mu.shape), generator, mu.device)
         z = mu[None] + std[None] * noise
         out = self.decoder(z.flatten(0, 1)).float().view(k, *x.shape)
         rec = (self.likelihood.log_prob(out, x[None].expand_as(out))

@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from ... import rng
 from ..samplers import resolve_grid, times
 from ..sde import VPSDE, _bcast
 
@@ -58,9 +59,7 @@ class Prior:
         return s, self.sde.tweedie(x, s, t)
 
     def noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        if generator is None:
-            return torch.randn((n, *self.shape), device=self.device)
-        return torch.randn((n, *self.shape), generator=generator, device=generator.device).to(self.device)
+        return rng.randn((n, *self.shape), generator, self.device)
 
     def time_grid(self, steps: int) -> torch.Tensor:
         return resolve_grid(self.sde, steps, self.grid)

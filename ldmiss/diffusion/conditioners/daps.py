@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import torch
 
 from ...config import constrain
-from ..samplers import _ode_step, _randn_like
+from ... import rng
+from ..samplers import _ode_step
 from .base import Observation, Prior, register_conditioner, time_vector
 
 
@@ -54,7 +55,7 @@ def langevin(obs: Observation, x0_hat: torch.Tensor, r: float, cfg: DAPSConfig, 
             x0 = x0.detach().requires_grad_(True)
             energy = (x0 - x0_hat).pow(2).sum() / (2 * r**2) + obs.sq_error(x0).sum() / (2 * cfg.sigma_y**2)
             (grad,) = torch.autograd.grad(energy, x0)
-        x0 = x0.detach() - lr * grad + (2 * lr) ** 0.5 * _randn_like(x0, generator)
+        x0 = x0.detach() - lr * grad + (2 * lr) ** 0.5 * rng.randn_like(x0, generator)
     return x0.detach()
 
 
@@ -71,7 +72,7 @@ def run(prior: Prior, obs: Observation, generator, cfg: DAPSConfig, steps: int, 
         r = float(sde.sigma(torch.tensor(t)) / sde.alpha(torch.tensor(t)))
         lr = cfg.langevin_lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * t)
         x0 = langevin(obs, x0_hat, r, cfg, lr, generator)
-        x = x0 if i == steps - 1 else sde.marginal(x0, time_vector(x0, s), _randn_like(x0, generator))
+        x = x0 if i == steps - 1 else sde.marginal(x0, time_vector(x0, s), rng.randn_like(x0, generator))
         if progress is not None:
             progress(1)
     return x

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ...config import constrain
-from ..samplers import _randn_like
+from ... import rng
 from .base import Observation, Prior, register_conditioner, time_vector
 from .replacement import jumps_nfe
 
@@ -32,7 +32,7 @@ constrain("RepaintConfig", steps=("range", 0, None), resample_jumps=("range", 1,
 def project(prior: Prior, obs: Observation, x0: torch.Tensor, s, generator) -> torch.Tensor:
     """α_s E(paste(D(x̂₀))) + σ_s ε."""
     z = obs.encode(obs.paste(obs.decode(x0)))
-    return prior.sde.marginal(z, time_vector(z, s), _randn_like(z, generator))
+    return prior.sde.marginal(z, time_vector(z, s), rng.randn_like(z, generator))
 
 
 @register_conditioner("repaint", RepaintConfig, nfe=lambda cfg, steps: jumps_nfe(steps, cfg.resample_jumps),
@@ -47,7 +47,7 @@ def run(prior: Prior, obs: Observation, generator, cfg: RepaintConfig, steps: in
             _, x0 = prior.denoise(x, time_vector(x, t))  # x̂₀ only: the projection re-noises
             x_s = obs.encode(obs.paste(obs.decode(x0))) if last else project(prior, obs, x0, s, generator)
             x = x_s if (last or j == cfg.resample_jumps - 1) else sde.renoise(x_s, float(s), float(t),
-                                                                             _randn_like(x_s, generator))
+                                                                             rng.randn_like(x_s, generator))
         if progress is not None:
             progress(1)
     return x

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 
 from ...config import constrain
-from ..samplers import _randn_like, sample, times
+from ... import rng
+from ..samplers import sample, times
 from ..sde import VPSDE
 from .base import Observation, Prior, register_conditioner
 
@@ -37,7 +38,7 @@ class Replacement:
     generator: torch.Generator | None = None
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        noised = self.sde.marginal(self.x_obs, times(x, t), _randn_like(x, self.generator))
+        noised = self.sde.marginal(self.x_obs, times(x, t), rng.randn_like(x, self.generator))
         return self.obs_mask * noised + (1.0 - self.obs_mask) * x
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from ...config import constrain
-from ..samplers import _randn_like, ancestral_moments
+from ... import rng
+from ..samplers import ancestral_moments
 from .base import Observation, Prior, register_conditioner, time_vector
 
 
@@ -50,8 +51,7 @@ def systematic_resample(log_w: torch.Tensor, generator) -> torch.Tensor:
     n, k = log_w.shape
     cdf = torch.softmax(log_w, dim=1).cumsum(1)
     cdf[:, -1] = 1.0
-    u = (torch.rand((n, 1), generator=generator, device=generator.device if generator else None).to(log_w.device)
-         + torch.arange(k, device=log_w.device)) / k
+    u = (rng.rand((n, 1), generator, log_w.device) + torch.arange(k, device=log_w.device)) / k
     return torch.searchsorted(cdf, u).clamp_max(k - 1)
 
 
@@ -92,7 +92,7 @@ def run(prior: Prior, obs: Observation, generator, cfg: SMCConfig, steps: int, p
         t, s, last = grid[i], grid[i + 1], i == steps - 1
         mean, var = ancestral_moments(sde, x, x0, t, s)
         shifted = mean + bounded_shift(var * grad, var)
-        x_s = shifted + var**0.5 * _randn_like(x, generator)
+        x_s = shifted + var**0.5 * rng.randn_like(x, generator)
         if last:  # the exact likelihood at x_ε ≈ x₀ (α_ε ≈ 1): no network evaluation
             twist_s = -obs_k.sq_error(x_s / float(sde.alpha(s))) / (2 * cfg.sigma_y**2)
         else:
@@ -112,12 +112,6 @@ def run(prior: Prior, obs: Observation, generator, cfg: SMCConfig, steps: int, p
                 log_w = torch.where(resample[:, None], torch.zeros_like(log_w), log_w)
         if progress is not None:
             progress(1)
-    pick = torch.multinomial(torch.softmax(log_w, 1).cpu(), 1, generator=_cpu(generator)).squeeze(1).to(x.device)
+    pick = rng.multinomial(torch.softmax(log_w, 1), 1, generator).squeeze(1)
     return x.reshape(n, k, *x.shape[1:])[torch.arange(n, device=x.device), pick]
 
-
-def _cpu(generator):
-    """torch.multinomial on CPU weights needs a CPU generator; derive one from a CUDA generator."""
-    if generator is None or generator.device.type == "cpu":
-        return generator
-    return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)))
