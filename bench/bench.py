@@ -14,13 +14,12 @@ import time
 
 import torch
 
-from ldmiss.config import TrainConfig
 from ldmiss.experiments import load_preset
 from ldmiss.experiments.protocol import test_data, training_data
 from ldmiss.methods import LDMiss, PixelDDPM
 from ldmiss.methods.vae_ops import vae_loss
 from ldmiss.missing import apply_mask
-from ldmiss.training import train
+from ldmiss.training import TrainConfig, train
 
 
 def timed(fn):
@@ -52,8 +51,8 @@ def main() -> None:
     x_test, m_test = test_data(cfg, 0)
     x_test, m_test = x_test[:args.n], m_test[:args.n]
 
-    ldm = LDMiss(None, device=args.device, **cfg.method_overrides("ldmiss"))
-    ddpm = PixelDDPM(None, device=args.device, **cfg.method_overrides("ddpm"))
+    ldm = LDMiss(None, device=args.device, **cfg.overrides_for("ldmiss"))
+    ddpm = PixelDDPM(None, device=args.device, **cfg.overrides_for("ddpm"))
     for meth in (ldm, ddpm):
         meth.image_shape = (1, 28, 28)
         meth._build(meth.image_shape)

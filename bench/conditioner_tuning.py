@@ -23,7 +23,7 @@ from ldmiss.diffusion.conditioners import get_conditioner
 from ldmiss.experiments.config import load_preset, parse_set
 from ldmiss.experiments.protocol import training_data
 from ldmiss.methods import load_method
-from ldmiss.methods.base import read_artifact_config
+from ldmiss.methods.artifact import read_artifact_config
 from ldmiss.metrics import missing_mse
 from ldmiss.missing import apply_mask, make_mask
 
@@ -35,7 +35,7 @@ GRID = [
     ("daps", "impute.daps.langevin_lr", [1e-4, 1e-3, 1e-2, 3e-2]),
     ("smc", "impute.smc.sigma_y", [0.05, 0.1, 0.2, 0.4]),
     ("repaint", "impute.repaint.resample_jumps", [1, 2]),
-    ("guidance", "guidance.weight", [1.0, 0.5, 2.0]),
+    ("guidance", "impute.guidance.weight", [1.0, 0.5, 2.0]),  # "guidance.weight" in rows before 0.2
 ]
 FIXED = {"daps": ["impute.daps.langevin_steps=20"]}
 TUNING_MASK_SEED = 424242  # no sweep stream uses it
@@ -60,7 +60,8 @@ def tune(args) -> None:
             steps = cond.steps_for_nfe(model.conditioner_config(mode), args.nfe)
             t0 = time.perf_counter()
             out = model.impute(x_obs, m, mode=mode, steps=steps, seed=1, progress=False).mean
-            row = {"model": args.model, "weights_sha256": weights, "method": model.name, "mode": mode, "option": option, "value": value,
+            row = {"model": args.model, "weights_sha256": weights, "method": model.name, "mode": mode, "option": option,
+                   "value": value,
                    "fixed": FIXED.get(mode, []), "nfe": args.nfe, "steps": steps, "n": len(x),
                    "mse": missing_mse(out, x, m), "seconds": time.perf_counter() - t0}
             print(json.dumps(row), flush=True)

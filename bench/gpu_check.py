@@ -26,6 +26,10 @@ from ldmiss.methods import get_method_class
 from ldmiss.missing import apply_mask
 
 
+def _device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or platform.machine()
+
+
 def shortened(table: dict, scale: int) -> dict:
     """The method's overrides with every training schedule's ``steps`` divided by ``scale``."""
     out = json.loads(json.dumps(table))
@@ -73,7 +77,7 @@ def main() -> None:
     x_test, m_test = x_test[:args.n], m_test[:args.n]
     rows = []
     for name in args.methods or cfg.methods:
-        over = shortened(cfg.method_overrides(name), args.scale)
+        over = shortened(cfg.overrides_for(name), args.scale)
         deep_update(over, precision_overrides(name, args.precision))
         cls = get_method_class(name)
         method = cls(None, device=args.device, **over)
@@ -92,7 +96,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     head = (f"gpu_check: preset paper, schedules ÷ {args.scale}, {args.train_size} training images, N = {args.n}, "
-            f"{args.precision}, device {args.device} ({torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or platform.machine()}), "
+            f"{args.precision}, device {args.device} ({_device_name()}), "
             f"torch {torch.__version__}")
     lines = [head, "", "| method | fit s | full-schedule fit (est.) | sample img/s | impute img/s (per mode) | peak GPU GiB |",
              "|---|---|---|---|---|---|"]

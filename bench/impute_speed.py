@@ -16,7 +16,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ldmiss.data import load_mnist
@@ -48,12 +47,13 @@ def main() -> None:
             model.set_inference_options({"prior": {"sampler": {"batch_size": int(batch[0])}}} if model.name == "ldmiss"
                                         else {"sampler": {"batch_size": int(batch[0])}})
         t0 = time.perf_counter()
-        out = model.impute(x_obs, m.numpy(), mode=mode, steps=int(steps), seed=0, progress=False).mean
+        result = model.impute(x_obs, m.numpy(), mode=mode, steps=int(steps), seed=0, progress=False)
+        out = result.mean
         seconds = time.perf_counter() - t0
         base = base or seconds
         row = {"model": args.model, "setting": setting, "n": len(x), "threads": args.threads, "seconds": seconds,
                "images_per_second": len(x) / seconds, "ratio_to_first": seconds / base,
-               "mse": missing_mse(out, x, m), "nfe": model.meta["impute_cost"][mode]["nfe"],
+               "mse": missing_mse(out, x, m), "nfe": result.cost.nfe,
                "cpu": platform.processor() or platform.machine()}
         print(f"{setting:18s} {seconds:7.1f} s  ×{seconds / base:.2f} of the first  {len(x) / seconds:6.0f} img/s  "
               f"MSE {row['mse']:.4f}", flush=True)

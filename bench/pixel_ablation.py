@@ -39,7 +39,7 @@ VARIANTS = {
 
 def run_variant(name: str, args) -> None:
     cfg = load_preset(args.preset)
-    over = cfg.method_overrides(args.method)
+    over = cfg.overrides_for(args.method)
     deep_update(over, json.loads(json.dumps(VARIANTS[name])))
     deep_update(over, json.loads(args.extra) if args.extra else {})
     x, m = training_data(cfg, args.rate, args.seed)

@@ -58,15 +58,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = load_preset(args.preset)
     torch.manual_seed(0)
-    ldm = LDMiss(None, **cfg.method_overrides("ldmiss"))
+    ldm = LDMiss(None, **cfg.overrides_for("ldmiss"))
     ldm._build((1, 28, 28))
-    ddpm = PixelDDPM(None, **cfg.method_overrides("ddpm"))
+    ddpm = PixelDDPM(None, **cfg.overrides_for("ddpm"))
     ddpm._build((1, 28, 28))
     sde = VPSDE()
     pc, dc, vc = ldm.config.prior, ddpm.config, ldm.config.vae
     nb, ib, pb = pc.train.batch_size, pc.sampler.batch_size, dc.sampler.batch_size
     # DiffPuter samples, imputes and runs its E-step (every training image) at its own batch size
-    dput = DiffPuter(None, **cfg.method_overrides("diffputer"))
+    dput = DiffPuter(None, **cfg.overrides_for("diffputer"))
     dput._build((1, 28, 28))
     eb = dput.config.sampler.batch_size
     x_img = torch.rand(max(ib, pb, eb, dc.train.batch_size, vc.train.batch_size), 1, 28, 28)

@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 
 from ldmiss.config import deep_update
-from ldmiss.rng import generator as make_generator
 from ldmiss.experiments.config import load_preset
 from ldmiss.experiments.protocol import reference_stats, stream_seed, training_data
 from ldmiss.methods.ldmiss import LDMiss
 from ldmiss.methods.vae_ops import encode_means, fit_vae
 from ldmiss.metrics import inception_score
 from ldmiss.missing import apply_mask
+from ldmiss.rng import generator as make_generator
 
 # name → overrides of the preset's ldmiss config. ``OLD`` is the v0.1.0 recipe (one global scale,
 # ε-prediction, t ~ U(ε, 1), constant learning rate); each variant changes the named parts of it.
@@ -72,7 +72,7 @@ def cached_vae(preset, rate, seed, cache: Path):
     path = cache / f"{preset}_r{rate:.2f}_s{seed}_sweep.pt"
     x, m = training_data(cfg, rate, seed)
     fit_seed = stream_seed(seed, "fit", rate)
-    model = LDMiss(None, device="cpu", **cfg.method_overrides("ldmiss"))
+    model = LDMiss(None, device="cpu", **cfg.overrides_for("ldmiss"))
     model.image_shape = tuple(x.shape[1:])
     torch.manual_seed(fit_seed)  # as Method.fit: the network initialisation
     model._build(model.image_shape)
@@ -94,7 +94,7 @@ def cached_vae(preset, rate, seed, cache: Path):
 def run_variant(name, overrides, args, out: Path):
     cfg = load_preset(args.preset)
     base, z, _, gen_state = cached_vae(args.preset, args.rate, args.seed, Path(args.cache))
-    ldm_over = cfg.method_overrides("ldmiss")
+    ldm_over = cfg.overrides_for("ldmiss")
     deep_update(ldm_over, overrides)
     deep_update(ldm_over, json.loads(args.extra) if args.extra else {})
     model = LDMiss(None, device="cpu", **ldm_over)
@@ -149,7 +149,8 @@ def table(out: Path):
     by_rate = len({r["rate"] for r in rows}) > 1  # a column for r only where the file mixes rates
     if by_rate:
         rows.sort(key=lambda r: r["rate"])
-    print(("| r " if by_rate else "") + "| variant | extra | steps | sampler | prior fit s | sample FID | IS | target FID | IS | gap |")
+    print(("| r " if by_rate else "")
+          + "| variant | extra | steps | sampler | prior fit s | sample FID | IS | target FID | IS | gap |")
     print(("|---" if by_rate else "") + "|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         sampler = r["sampler"] + (f", sample seed +{r['sample_offset']}" if r.get("sample_offset") else "")

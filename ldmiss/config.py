@@ -1,7 +1,10 @@
 """Plain-dataclass configuration shared by methods and presets (JSON/TOML ↔ dataclass).
 
-Every choice of the method (docs/method.md) is a named field here, so a user can switch it and an
-ablation can measure it. ``from_dict`` is the one gate every configuration passes (``--set``, preset
+Every choice of the method (docs/method.md) is a named field of a config dataclass, kept beside
+the code that reads it (``SDEConfig`` in diffusion/sde.py, ``SamplerConfig`` in diffusion/samplers.py,
+``TrainConfig`` in training.py, each conditioner's in its module …), so a user can switch it and an
+ablation can measure it; a field with a closed set of values takes them from the registry it names
+(``constrain``). This module is the machinery only. ``from_dict`` is the one gate every configuration passes (``--set``, preset
 tables, API keyword overrides, a loaded ``config.json``): it rejects unknown keys, values of the
 wrong type and values outside a field's choices or range, naming the key — so a typo fails before
 any work starts and no model is ever saved with a config it could not use.
@@ -11,73 +14,22 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass
+
+from .errors import UsageError
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A configuration key that does not exist or holds a value of the wrong type or range."""
 
 
-# Fields with a closed set of values or a range: (dataclass name, field) → ("choices", [...]) | ("range", lo, hi)
+# Fields with a closed set of values, a range or a rule: (dataclass name, field) → ("choices", values) |
+# ("range", lo, hi) | ("check", fn) with fn(value) → a problem (str) or None. ``values`` may be a registry
+# (a dict): its current keys are the choices, so an entry registered later is valid. Lists are checked item by item.
 CONSTRAINTS: dict[tuple[str, str], tuple] = {}
 
 
 def constrain(cls_name: str, **fields):
     CONSTRAINTS.update({(cls_name, k): v for k, v in fields.items()})
-
-
-@dataclass
-class SDEConfig:
-    beta_min: float = 0.1
-    beta_max: float = 20.0
-    eps: float = 1e-3
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 2000
-    batch_size: int = 128
-    lr: float = 1e-3
-    ema_decay: float = 0.999  # 0 disables EMA
-    grad_clip: float = 1.0
-    lr_schedule: str = "constant"  # "constant" or "cosine" (decay to min_lr_ratio·lr at the last step)
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-
-
-@dataclass
-class LossConfig:
-    """What the ε-network predicts and how training times are drawn (see diffusion/parameterization.py)."""
-    prediction: str = "eps"  # "eps" or "v"
-    time_dist: str = "uniform"  # "uniform" t ~ U(ε, 1) or "logsnr" λ ~ N(logsnr_mean, logsnr_std²)
-    logsnr_mean: float = 2.4
-    logsnr_std: float = 2.4
-
-
-@dataclass
-class SamplerConfig:
-    method: str = "em"  # "em" (Euler–Maruyama reverse SDE) or "ancestral"
-    steps: int = 100
-    batch_size: int = 500
-    grid: str = "linear"  # "linear" in t, or "edm" (Karras et al.'s ρ = 7 grid; see VPSDE.time_grid)
-
-
-@dataclass
-class GuidanceConfig:
-    weight: float = 1.0
-    norm_match: bool = True
-    grad_through_score: bool = True
-    steps: int = 0  # reverse steps of a guided solve; 0 = the sampler's (each guided step costs a backward pass)
-
-
-constrain("SDEConfig", beta_min=("range", 0.0, None), beta_max=("range", 0.0, None), eps=("range", 1e-6, 0.5))
-constrain("TrainConfig", steps=("range", 1, None), batch_size=("range", 1, None), lr=("range", 0.0, None),
-          ema_decay=("range", 0.0, 1.0), grad_clip=("range", 0.0, None), lr_schedule=("choices", ("constant", "cosine")),
-          warmup_steps=("range", 0, None), min_lr_ratio=("range", 0.0, 1.0))
-constrain("LossConfig", prediction=("choices", ("eps", "v")), time_dist=("choices", ("uniform", "logsnr")),
-          logsnr_std=("range", 0.0, None))
-constrain("GuidanceConfig", weight=("range", 0.0, None), steps=("range", 0, None))
-constrain("SamplerConfig", method=("choices", ("em", "ancestral")), grid=("choices", ("linear", "edm")), steps=("range", 1, None), batch_size=("range", 1, None))
 
 
 def to_dict(cfg) -> dict:
@@ -134,8 +86,14 @@ def _check_constraint(cls, key: str, value, path: str) -> None:
     rule = next((CONSTRAINTS[(c.__name__, key)] for c in cls.__mro__ if (c.__name__, key) in CONSTRAINTS), None)
     if rule is None:
         return
-    if rule[0] == "choices" and value not in rule[1]:
-        raise ConfigError(f"{path}: {value!r} is not one of {list(rule[1])}")
+    if rule[0] == "choices":
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            if v not in rule[1]:
+                raise ConfigError(f"{path}: {v!r} is not one of {list(rule[1])}")
+    if rule[0] == "check":
+        problem = rule[1](value)
+        if problem:
+            raise ConfigError(f"{path}: {problem}")
     if rule[0] == "range":
         lo, hi = rule[1], rule[2]
         items = value if isinstance(value, (list, tuple)) else [value]
@@ -161,11 +119,22 @@ def from_dict(cls, data: dict | None, path: str = ""):
     for key, value in data.items():
         hint, key_path = hints[key], f"{path}.{key}" if path else key
         if dataclasses.is_dataclass(hint):
-            kwargs[key] = from_dict(hint, value, key_path)
+            # a partial table starts from the parent's default for this field (e.g. the latent prior's
+            # tuned TrainConfig), not from the nested dataclass's own defaults
+            default = _field_default(cls, key)
+            kwargs[key] = from_dict(hint, value, key_path) if default is None else merge(default, value, key_path)
         else:
             kwargs[key] = _check_value(value, hint, key_path)
             _check_constraint(cls, key, kwargs[key], key_path)
     return cls(**kwargs)
+
+
+def _field_default(cls, name: str):
+    """The default value of dataclass field ``name`` of ``cls`` (from its default or factory), or None."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
 
 
 def merge(cfg, overrides: dict | None, path: str = ""):
@@ -197,4 +166,31 @@ def deep_update(base: dict, upd: dict) -> None:
             base[k] = v
 
 
-__all__ = ["ConfigError", "constrain", "SDEConfig", "TrainConfig", "LossConfig", "SamplerConfig", "GuidanceConfig", "to_dict", "from_dict", "merge", "leaves", "under", "deep_update"]
+__all__ = ["ConfigError", "constrain", "to_dict", "from_dict", "merge", "leaves", "under", "deep_update", "rename_keys"]
+
+
+def rename_keys(data: dict, renames: dict[str, str]) -> tuple[dict, list[str]]:
+    """A copy of the nested dict ``data`` with each dotted key of ``renames`` moved to its new
+    dotted place (an old spelling of a config, e.g. ``guidance`` → ``impute.guidance``); returns the
+    copy and the old keys it found. Where both spellings are present the new one wins."""
+    import copy
+    out, found = copy.deepcopy(data), []
+    for old, new in renames.items():
+        *parents, leaf = old.split(".")
+        node = out
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value = node.pop(leaf)
+        found.append(old)
+        *new_parents, new_leaf = new.split(".")
+        target = out
+        for key in new_parents:
+            target = target.setdefault(key, {})
+        if isinstance(value, dict) and isinstance(target.get(new_leaf), dict):
+            deep_update(value, target[new_leaf])
+        elif new_leaf in target:
+            value = target[new_leaf]
+        target[new_leaf] = value
+    return out, found

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from .errors import Unavailable, UsageError
+
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device is None or str(device) == "auto":
@@ -14,14 +16,14 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N") from exc
+        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N") from exc
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"--device {device} was requested but no CUDA GPU is available; use --device cpu or auto")
+            raise Unavailable(f"--device {device} was requested but no CUDA GPU is available; use --device cpu or auto")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise RuntimeError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise Unavailable(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return dev
 
 

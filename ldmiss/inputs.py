@@ -13,8 +13,10 @@ import warnings
 import numpy as np
 import torch
 
+from .errors import UsageError
 
-class InputError(ValueError):
+
+class InputError(UsageError):
     """User input that cannot be interpreted (shape, range, mask values)."""
 
 

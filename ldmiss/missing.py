@@ -21,17 +21,30 @@ target missing ``rate`` on average — :func:`make_mask` checks that it did:
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable
 
 import torch
 
 from . import rng
+from .errors import UsageError
+
+# Mechanisms: ``fn(x, rate, generator, **params) -> obs_mask`` (N×C×H×W, 1 = observed), by name.
+# A new mechanism is one function with ``@register_mechanism`` (in its own module, imported once).
+MECHANISMS: dict[str, Callable[..., torch.Tensor]] = {}
+
+
+def register_mechanism(name: str):
+    def wrap(fn):
+        MECHANISMS[name] = fn
+        return fn
+    return wrap
 
 
 def _check_rate(rate: float) -> None:
     if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"missing rate must be in [0, 1], got {rate}")
+        raise UsageError(f"missing rate must be in [0, 1], got {rate}")
 
 
 def mcar_mask(shape, rate: float, generator: torch.Generator | None = None, seed: int | None = None) -> torch.Tensor:
@@ -47,15 +60,17 @@ def mcar_mask(shape, rate: float, generator: torch.Generator | None = None, seed
     return keep.float().expand(n, c, h, w).contiguous()
 
 
+@register_mechanism("mcar")
 def mcar(x: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
     return mcar_mask(tuple(x.shape), rate, generator)
 
 
+@register_mechanism("block")
 def block(x: torch.Tensor, rate: float, generator: torch.Generator, size: int | None = None) -> torch.Tensor:
     n, c, h, w = x.shape
     size = int(size or max(1, round(min(h, w) / 4)))
     if not 1 <= size <= min(h, w):
-        raise ValueError(f"block: size {size} must be in [1, {min(h, w)}]")
+        raise UsageError(f"block: size {size} must be in [1, {min(h, w)}]")
     missing = torch.zeros((n, h, w), dtype=torch.bool)
     rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
     for _ in range(10 * h * w):  # each round adds one hole to every image still short of the rate
@@ -72,10 +87,11 @@ def block(x: torch.Tensor, rate: float, generator: torch.Generator, size: int | 
 SIDES = ("left", "right", "top", "bottom")
 
 
+@register_mechanism("half")
 def half(x: torch.Tensor, rate: float, generator: torch.Generator, side: str = "random") -> torch.Tensor:
     n, c, h, w = x.shape
     if side != "random" and side not in SIDES:
-        raise ValueError(f"half: side {side!r}; choose from {['random', *SIDES]}")
+        raise UsageError(f"half: side {side!r}; choose from {['random', *SIDES]}")
     which = (rng.randint(0, 4, (n,), generator) if side == "random"
              else torch.full((n,), SIDES.index(side)))
     rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
@@ -102,15 +118,16 @@ def _bernoulli_missing(p: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return rng.rand(p.shape, generator) < p
 
 
+@register_mechanism("mar")
 def mar(x: torch.Tensor, rate: float, generator: torch.Generator, observed_rows: int | None = None,
         strength: float = 2.0) -> torch.Tensor:
     n, c, h, w = x.shape
     k = int(observed_rows if observed_rows is not None else max(1, h // 4))
     if not 1 <= k < h:
-        raise ValueError(f"mar: observed_rows {k} must be in [1, {h - 1}]")
+        raise UsageError(f"mar: observed_rows {k} must be in [1, {h - 1}]")
     eligible = 1.0 - k / h  # the fraction of pixels that may go missing
     if rate > eligible + 1e-9:
-        raise ValueError(f"mar: rate {rate} exceeds the {eligible:.2f} of pixels outside the {k} always-observed rows")
+        raise UsageError(f"mar: rate {rate} exceeds the {eligible:.2f} of pixels outside the {k} always-observed rows")
     target = rate / eligible
     region = x[:, :, :k, :].mean(1).flatten(1)  # N × (k·W): what is always observed
     weights = rng.randn(region.shape[1], generator)
@@ -123,6 +140,7 @@ def mar(x: torch.Tensor, rate: float, generator: torch.Generator, observed_rows:
     return (~missing).float().unsqueeze(1).expand(n, c, h, w).contiguous()
 
 
+@register_mechanism("mnar")
 def mnar(x: torch.Tensor, rate: float, generator: torch.Generator, strength: float = 6.0) -> torch.Tensor:
     n, c, h, w = x.shape
     logits = strength * (x.mean(1) - 0.5)  # N × H × W: a pixel's own intensity
@@ -131,8 +149,18 @@ def mnar(x: torch.Tensor, rate: float, generator: torch.Generator, strength: flo
     return (~missing).float().unsqueeze(1).expand(n, c, h, w).contiguous()
 
 
-MECHANISMS: dict[str, Callable[..., torch.Tensor]] = {"mcar": mcar, "block": block, "half": half, "mar": mar,
-                                                      "mnar": mnar}
+def mechanism_parameters(name: str) -> list[str]:
+    """The keyword parameters of mechanism ``name`` (beyond x, rate, generator)."""
+    return [p for p in inspect.signature(MECHANISMS[name]).parameters if p not in ("x", "rate", "generator")]
+
+
+def check_mechanism(name: str, params: dict | None = None) -> None:
+    """ValueError unless ``name`` is a registered mechanism and ``params`` are among its parameters."""
+    if name not in MECHANISMS:
+        raise UsageError(f"{name!r} is not one of {sorted(MECHANISMS)}")
+    unknown = sorted(set(params or {}) - set(mechanism_parameters(name)))
+    if unknown:
+        raise UsageError(f"{unknown} are not parameters of {name!r} (valid: {mechanism_parameters(name)})")
 
 
 def rate_tolerance(rate: float, n_pixels: int) -> float:
@@ -145,20 +173,20 @@ def make_mask(mechanism: str, x, rate: float, seed: int, **params) -> torch.Tens
     """Mask from a named mechanism for data ``x`` (N×C×H×W; MCAR also takes just the shape),
     reproducible from ``seed``; raises if the drawn mask misses the target rate."""
     if mechanism not in MECHANISMS:
-        raise ValueError(f"unknown missingness mechanism {mechanism!r}; choose from {sorted(MECHANISMS)}")
+        raise UsageError(f"unknown missingness mechanism {mechanism!r}; choose from {sorted(MECHANISMS)}")
     _check_rate(rate)
     if not isinstance(x, torch.Tensor):
         if mechanism != "mcar":
-            raise ValueError(f"the {mechanism!r} mechanism depends on the data: pass the images, not a shape")
+            raise UsageError(f"the {mechanism!r} mechanism depends on the data: pass the images, not a shape")
         x = torch.zeros(tuple(x))  # MCAR reads only the shape
     generator = rng.generator(seed)
     try:
         mask = MECHANISMS[mechanism](x, rate, generator, **params)
     except TypeError as exc:
-        raise ValueError(f"{mechanism}: {exc}") from exc
+        raise UsageError(f"{mechanism}: {exc}") from exc
     missing = 1.0 - mask[:, 0].mean().item()
     if abs(missing - rate) > rate_tolerance(rate, mask[:, 0].numel()):
-        raise ValueError(f"{mechanism} drew a {missing:.3f} missing fraction for a target of {rate}; "
+        raise UsageError(f"{mechanism} drew a {missing:.3f} missing fraction for a target of {rate}; "
                          f"its parameters {params} cannot meet this rate")
     return mask
 

@@ -18,6 +18,7 @@ import copy
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,7 +27,27 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed, rng
-from .config import TrainConfig
+from .config import constrain
+from .errors import UsageError
+
+LR_SCHEDULES = ("constant", "cosine")  # lr_factor's shapes after warm-up
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 1e-3
+    ema_decay: float = 0.999  # 0 disables EMA
+    grad_clip: float = 1.0
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decay to min_lr_ratio·lr at the last step)
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+
+
+constrain("TrainConfig", steps=("range", 1, None), batch_size=("range", 1, None), lr=("range", 0.0, None),
+          ema_decay=("range", 0.0, 1.0), grad_clip=("range", 0.0, None), lr_schedule=("choices", LR_SCHEDULES),
+          warmup_steps=("range", 0, None), min_lr_ratio=("range", 0.0, 1.0))
 
 
 class EMA:
@@ -61,7 +82,7 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
         span = max(1, cfg.steps - cfg.warmup_steps)
         progress = min(1.0, (step - cfg.warmup_steps) / span)
         return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; choose from ['constant', 'cosine']")
+    raise UsageError(f"unknown lr_schedule {cfg.lr_schedule!r}; choose from ['constant', 'cosine']")
 
 
 def _perm(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -88,11 +109,11 @@ def train(model: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Sequence
     """
     n = len(data[0])
     if n == 0:
-        raise ValueError("cannot train on an empty dataset")
+        raise UsageError("cannot train on an empty dataset")
     ranks, rank = distributed.world_size(), distributed.rank()
     bs = min(cfg.batch_size, n)
     if bs % ranks:
-        raise ValueError(f"{desc}: batch_size {bs} must be divisible by the {ranks} data-parallel processes")
+        raise UsageError(f"{desc}: batch_size {bs} must be divisible by the {ranks} data-parallel processes")
     local_bs = bs // ranks
     writes = distributed.is_main()  # rank 0 writes checkpoints; every rank resumes from them
     progress = progress and distributed.is_main()

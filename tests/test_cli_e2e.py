@@ -4,11 +4,11 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from ldmiss.cli import main
 from ldmiss.config import to_dict
-from ldmiss.experiments import load_preset, parse_set
-from ldmiss.experiments import store
+from ldmiss.experiments import load_preset, parse_set, store
 from ldmiss.methods import get_method_class
 
 
@@ -24,7 +24,7 @@ def test_smoke_sweep_writes_every_run(smoke_run):
     assert sorted(r["method"] for r in runs) == ["ddpm", "diffputer", "ldmiss", "mean", "vae"]
     for r in runs:
         assert (smoke_run / r["method"] / "rate0.50_seed0" / "model" / "config.json").is_file()
-        for mode, imp in r["metrics"]["impute"].items():
+        for imp in r["metrics"]["impute"].values():
             assert np.isfinite([imp["mse"], imp["fid"], imp["is"]]).all() and imp["n"] == 64
         assert r["timings"]["fit_seconds"] > 0
     ddpm = next(r for r in runs if r["method"] == "ddpm")
@@ -55,7 +55,7 @@ def test_rerun_with_other_settings_is_refused_unless_forced(smoke_run, tmp_path,
     assert doc["settings"]["draws"] == 2 and doc["settings_hash"] == store.settings_hash(doc["settings"])
     before = metrics.read_bytes()
     args = ["sweep", "--preset", "smoke", "--out", str(root), "--quiet", "--methods", "mean", "vae"]
-    assert main(args + ["--set", "draws=3", "--set", "method.vae.vae.map_steps=7"]) == 2
+    assert main(args + ["--set", "draws=3", "--set", "overrides.vae.vae.map_steps=7"]) == 2
     err = capsys.readouterr().err
     assert "2 finished run(s)" in err and "mean/rate0.50_seed0: draws: 2 → 3" in err
     assert "config.vae.map_steps: 5 → 7" in err and "--force" in err
@@ -79,7 +79,7 @@ def test_a_forced_rerun_with_another_sampler_reuses_the_fit(smoke_run, tmp_path,
     old = json.loads((run / "metrics.json").read_text())
     steps = old["config"]["prior"]["sampler"]["steps"]
     args = ["sweep", "--preset", "smoke", "--out", str(root), "--quiet", "--methods", "ldmiss", "--force"]
-    assert main(args + ["--set", f"method.ldmiss.prior.sampler.steps={steps + 2}"]) == 0
+    assert main(args + ["--set", f"overrides.ldmiss.prior.sampler.steps={steps + 2}"]) == 0
     new = json.loads((run / "metrics.json").read_text())
     assert new["timings"].get("fit_reused") and new["timings"]["fit_seconds"] == old["timings"]["fit_seconds"]
     assert new["config"]["prior"]["sampler"]["steps"] == steps + 2
@@ -87,7 +87,7 @@ def test_a_forced_rerun_with_another_sampler_reuses_the_fit(smoke_run, tmp_path,
     assert saved["config"]["prior"]["sampler"]["steps"] == steps + 2
     assert new["metrics"]["sample"]["fid"] != old["metrics"]["sample"]["fid"]  # it sampled with the new steps
     train_steps = old["config"]["prior"]["train"]["steps"]
-    assert main(args + ["--set", f"method.ldmiss.prior.train.steps={train_steps + 1}"]) == 0
+    assert main(args + ["--set", f"overrides.ldmiss.prior.train.steps={train_steps + 1}"]) == 0
     assert not json.loads((run / "metrics.json").read_text())["timings"].get("fit_reused")
 
 
@@ -173,6 +173,36 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert "unknown preset" in capsys.readouterr().err
 
 
+def test_an_internal_error_is_a_traceback_and_says_it_is_a_bug(tmp_path, capsys, monkeypatch):
+    """A torch shape error (or any exception that is not a ``UserError``) is not the user's mistake:
+    the CLI shows the traceback, says it is a bug and exits 1, where a user error is one line and 2."""
+    def broken(*args, **kwargs):
+        return torch.zeros(2, 3) @ torch.zeros(2, 3)  # RuntimeError: shapes cannot be multiplied
+
+    monkeypatch.setattr("ldmiss.experiments.build_report", broken)
+    assert main(["report", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError" in err and "this is a bug in ldmiss" in err
+    monkeypatch.undo()
+    assert main(["report", str(tmp_path)]) == 2  # the real report of an empty folder: the user's mistake
+    err = capsys.readouterr().err
+    assert err.startswith("error: no finished runs") and err.count("\n") == 1
+
+
+def test_every_user_error_class_is_a_user_error():
+    """The exceptions a user's input raises all derive from ``UserError`` (the CLI's exit 2) and
+    from the builtin a Python caller would catch."""
+    from ldmiss.config import ConfigError
+    from ldmiss.data import ChecksumError, DatasetError, DataUnavailable
+    from ldmiss.errors import UserError
+    from ldmiss.inputs import InputError
+    from ldmiss.methods import ArtifactError, NotFittedError
+    for cls, builtin in ((ConfigError, ValueError), (InputError, ValueError), (DatasetError, ValueError),
+                         (ChecksumError, ValueError), (DataUnavailable, RuntimeError), (ArtifactError, RuntimeError),
+                         (NotFittedError, RuntimeError)):
+        assert issubclass(cls, UserError) and issubclass(cls, builtin), cls
+
+
 def test_presets_load_and_set_overrides():
     from ldmiss.experiments.config import list_presets
     assert {"smoke", "quick", "cpu", "paper", "fashion-quick", "mechanisms"} <= set(list_presets())
@@ -191,27 +221,27 @@ def test_the_autoencoder_table_is_every_vae_trainers_and_a_method_table_override
     from ldmiss.experiments.config import experiment_from_dict
     cfg = experiment_from_dict({"name": "x", "autoencoder": {"width": 8, "encoder_drop": 0.25,
                                                              "train": {"steps": 20, "batch_size": 64}},
-                                "method": {"vae": {"vae": {"map_steps": 5, "train": {"steps": 30}}}}})
-    built = {m: get_method_class(m).build_config(None, **cfg.method_overrides(m)) for m in ("ldmiss", "vae")}
+                                "overrides": {"vae": {"vae": {"map_steps": 5, "train": {"steps": 30}}}}})
+    built = {m: get_method_class(m).build_config(None, **cfg.overrides_for(m)) for m in ("ldmiss", "vae")}
     assert built["ldmiss"].vae.width == built["vae"].vae.width == 8
     assert built["ldmiss"].vae.encoder_drop == built["vae"].vae.encoder_drop == 0.25
     assert (built["ldmiss"].vae.train.steps, built["vae"].vae.train.steps) == (20, 30)
     assert built["vae"].vae.train.batch_size == 64 and built["vae"].vae.map_steps == 5
-    assert "vae" not in cfg.method_overrides("ddpm") and cfg.method["vae"]["vae"] == {"map_steps": 5, "train": {"steps": 30}}
+    assert "vae" not in cfg.overrides_for("ddpm") and cfg.overrides["vae"]["vae"] == {"map_steps": 5, "train": {"steps": 30}}
     cpu = load_preset("cpu")  # the grid's two β-VAEs are one: the same training settings
-    assert to_dict(get_method_class("ldmiss").build_config(None, **cpu.method_overrides("ldmiss")).vae) == \
-        to_dict(get_method_class("vae").build_config(None, **cpu.method_overrides("vae")).vae)
+    assert to_dict(get_method_class("ldmiss").build_config(None, **cpu.overrides_for("ldmiss")).vae) == \
+        to_dict(get_method_class("vae").build_config(None, **cpu.overrides_for("vae")).vae)
 
 
 def test_a_preset_extends_another_and_states_only_what_differs(tmp_path):
     from ldmiss.config import ConfigError
     quick = load_preset("quick")
     (tmp_path / "v.toml").write_text('extends = "quick"\nname = "v"\nseeds = [3]\n'
-                                     '[method.ldmiss]\nprior.train = { steps = 7 }\n')
+                                     '[overrides.ldmiss]\nprior.train = { steps = 7 }\n')
     v = load_preset(str(tmp_path / "v.toml"))
     assert v.seeds == [3] and v.train_size == quick.train_size and v.description == ""
-    assert v.method["ldmiss"]["prior"]["train"] == {**quick.method["ldmiss"]["prior"]["train"], "steps": 7}
-    assert v.method["ddpm"] == quick.method["ddpm"]
+    assert v.overrides["ldmiss"]["prior"]["train"] == {**quick.overrides["ldmiss"]["prior"]["train"], "steps": 7}
+    assert v.overrides["ddpm"] == quick.overrides["ddpm"]
     (tmp_path / "a.toml").write_text('extends = "b.toml"\nname = "a"\n')
     (tmp_path / "b.toml").write_text('extends = "a.toml"\nname = "b"\n')
     with pytest.raises(ConfigError, match="extends it back"):

@@ -12,9 +12,8 @@ import pytest
 import torch
 
 from ldmiss.diffusion import VPSDE
-from ldmiss.diffusion.conditioners import (CONDITIONERS, ConditionerConfigs, Observation, Prior, ReplacementConfig,
-                                           get_conditioner, run_conditioner)
-from ldmiss.config import GuidanceConfig
+from ldmiss.diffusion.conditioners import CONDITIONERS, Observation, Prior, get_conditioner, run_conditioner
+from ldmiss.methods import REGISTRY
 from ldmiss.metrics import central_interval, coverage, crps
 
 D, P, SIGMA_Y = 4, 6, 0.1
@@ -65,8 +64,7 @@ def problem():
 
 
 def config(name, **kw):
-    base = GuidanceConfig() if name == "guidance" else ReplacementConfig() if name == "replacement" \
-        else getattr(ConditionerConfigs(), name)
+    base = CONDITIONERS[name].config_cls()
     for k, v in kw.items():
         setattr(base, k, v)
     return base
@@ -195,24 +193,45 @@ def test_coverage_and_crps_match_gaussian_closed_forms():
     assert crps(draws, truth, torch.ones_like(truth)) != crps(draws, truth, torch.ones_like(truth))  # NaN: nothing missing
 
 
-CONTRACT = [(name, mode) for name in ("ldmiss", "ddpm") for mode in
-            ("guidance", "dps", "pigdm", "daps", "repaint", "smc") + (("replacement",) if name == "ddpm" else ())]
+# every conditionable method × every conditioner its diffusion space supports, from the registries
+CONTRACT = [(name, mode) for name, cls in REGISTRY.items() if cls.conditionable and name != "diffputer"
+            for mode, c in CONDITIONERS.items() if c.supports(cls.elementwise)]
 
 
 @pytest.mark.parametrize("name,mode", CONTRACT)
 def test_every_conditioner_inside_the_methods(fitted, small_batch, name, mode):
     """The shared contract (diffusers-style, over every method × conditioner): observed pixels are
-    returned exactly, a seed reproduces the draw, and the recorded NFE is the conditioner's formula."""
+    returned exactly, a seed reproduces the draw, and the cost the result carries is the conditioner's
+    formula, with the backward passes of the conditioners that differentiate through the network."""
     x, m = small_batch
     method = fitted[name]
     assert mode in method.supported_modes()
     xo, mo = x[:6] * m[:6], m[:6]
-    a = method.impute(xo, mo, mode=mode, seed=4, progress=False).mean
-    b = method.impute(xo, mo, mode=mode, seed=4, progress=False).mean
+    result = method.impute(xo, mo, mode=mode, seed=4, progress=False)
+    a, b = result.mean, method.impute(xo, mo, mode=mode, seed=4, progress=False).mean
     assert np.array_equal(a, b) and np.isfinite(a).all()
     keep = mo.numpy() == 1
     assert np.array_equal(a[keep], x[:6].numpy()[keep])
-    assert method.meta["impute_cost"][mode]["nfe"] == method.impute_cost(mode)["nfe"]
+    planned = method.planned_cost(mode)
+    assert result.cost.nfe == planned.nfe and result.cost.steps == planned.steps
+    assert (result.cost.backward_nfe > 0) == (mode in ("guidance", "dps", "pigdm", "smc"))  # daps: decoder only
+    assert "impute_cost" not in method.meta  # a value of the result, not a side channel
+
+
+def test_each_conditioner_defaults_to_the_prior_samplers_steps_and_keeps_its_own(fitted):
+    """``impute.<name>.steps`` = 0 means the prior sampler's steps, for every conditioner; one
+    conditioner's steps never leak into another's (0.1 let ``guidance.steps`` set them all)."""
+    method = fitted["ldmiss"]
+    sampler_steps = method.prior.cfg.sampler.steps
+    try:
+        method.set_inference_options({"impute": {"guidance": {"steps": 7}}})
+        assert method.planned_cost("guidance").steps == 7
+        for mode in method.supported_modes():
+            if mode != "guidance":
+                assert method.planned_cost(mode).steps == sampler_steps, mode
+        assert method.planned_cost("dps", steps=3).steps == 3
+    finally:
+        method.set_inference_options({"impute": {"guidance": {"steps": 0}}})
 
 
 def test_latent_prior_has_no_pixel_replacement(fitted, small_batch):

@@ -118,6 +118,7 @@ def test_fashion_mnist_chain_verifies_the_debian_files(tmp_path):
 @needs_fashion
 def test_fashion_mnist_chain_refuses_a_corrupt_copy(tmp_path):
     import shutil
+
     from ldmiss.data import fetch_dataset
     bad = tmp_path / "bad"
     shutil.copytree(DEBIAN_FASHION, bad)

@@ -155,6 +155,7 @@ def test_psnr_and_ssim_on_missing_pixels_on_known_cases():
 
 def test_image_grid_shows_colour_as_colour_and_grey_as_grey(tmp_path):
     from PIL import Image
+
     from ldmiss.experiments.figures import image_grid, save_grid
     rgb = np.zeros((2, 3, 4, 4), np.float32)
     rgb[:, 0] = 1.0  # pure red
@@ -211,7 +212,7 @@ def test_conditions_that_share_training_fit_once_and_score_exactly_as_a_fresh_fi
     from ldmiss.experiments.store import read_run
     from tests.conftest import TINY
     base = {"name": "reuse", "methods": ["vae"], "train_rates": [0.5], "seeds": [0], "train_size": 128,
-            "n_eval": 16, "n_ref": 100, "grid": 2, "method": {"vae": TINY["vae"]}}
+            "n_eval": 16, "n_ref": 100, "grid": 2, "overrides": {"vae": TINY["vae"]}}
     block = {"test_mechanism": "block", "test_mechanism_params": {"size": 7}, "test_rate": 0.25}
     run_sweep(experiment_from_dict({**base, "conditions": [{}, block]}), tmp_path / "both", progress=False)
     run_sweep(experiment_from_dict({**base, "conditions": [block]}), tmp_path / "alone", progress=False)

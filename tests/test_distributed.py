@@ -10,8 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from ldmiss.config import TrainConfig
-from ldmiss.training import train
+from ldmiss.training import TrainConfig, train
 
 N, STEPS, BATCH = 64, 12, 16
 

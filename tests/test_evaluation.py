@@ -9,9 +9,10 @@ import torch
 from ldmiss.cli import main
 from ldmiss.config import ConfigError
 from ldmiss.experiments import load_preset
-from ldmiss.experiments.config import experiment_from_dict, load_preset as _load
+from ldmiss.experiments.config import experiment_from_dict
+from ldmiss.experiments.config import load_preset as _load
 from ldmiss.experiments.evaluation import RunContext, evaluate, metric_floor, reconstruction_floor
-from ldmiss.methods import ArtifactError, load_method
+from ldmiss.methods import ArtifactError, Cost, load_method
 from ldmiss.methods.base import Method
 from ldmiss.metrics import FIDReference, memorization_ratio
 
@@ -32,11 +33,11 @@ class ExactAutoencoder(Method):
     def _build(self, image_shape):
         pass
 
-    def _fit(self, x, obs_mask, generator, progress):
+    def _fit(self, x, obs_mask, generator, progress, options):
         pass
 
-    def _impute(self, x, obs_mask, mode, generator, progress):
-        return x
+    def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
+        return x, Cost()
 
     def _reconstruct(self, x, obs_mask):
         return x
@@ -95,8 +96,8 @@ def test_memorisation_ratio_detects_copies(digits):
 
 def test_sweep_config_errors_are_one_line_before_any_run(tmp_path, capsys):
     cases = [(["--set", "n_evl=3"], "n_evl"), (["--set", "n_eval=abc"], "n_eval: expected int"),
-             (["--rates", "1.5"], "train_rates: 1.5"), (["--set", "method.ldmiss.guidance.weight=abc"], "weight"),
-             (["--set", "method.ldmiss.prior.train.stpes=3"], "stpes"), (["--methods", "ldmis"], "ldmis"),
+             (["--rates", "1.5"], "train_rates: 1.5"), (["--set", "overrides.ldmiss.impute.guidance.weight=abc"], "weight"),
+             (["--set", "overrides.ldmiss.prior.train.stpes=3"], "stpes"), (["--methods", "ldmis"], "ldmis"),
              (["--set", "autoencoder.widht=3"], "autoencoder.widht"),
              (["--set", "autoencoder.encoder_drop=abc"], "autoencoder.encoder_drop: expected float"),
              (["--set", "autoencoder.encoder_drop=2.0"], "encoder_drop")]
@@ -108,7 +109,7 @@ def test_sweep_config_errors_are_one_line_before_any_run(tmp_path, capsys):
 
 
 def test_train_with_a_bad_value_saves_nothing(tmp_path, capsys):
-    for bad in ("prior.train.steps=abc", "guidance.weight=abc", "prior.sampler.method=heun", "vae.widht=3"):
+    for bad in ("prior.train.steps=abc", "impute.guidance.weight=abc", "prior.sampler.method=heun", "vae.widht=3"):
         out = tmp_path / bad.split("=")[0]
         assert main(["train", "--method", "ldmiss", "--preset", "smoke", "--out", str(out), "--quiet",
                      "--set", bad]) == 2
@@ -130,9 +131,9 @@ def test_a_preset_table_typo_is_found_at_load(tmp_path):
 def test_a_tampered_config_json_does_not_load(fitted, tmp_path):
     fitted["ldmiss"].save(tmp_path / "m")
     doc = json.loads((tmp_path / "m" / "config.json").read_text())
-    doc["config"]["guidance"]["weight"] = "abc"
+    doc["config"]["impute"]["guidance"]["weight"] = "abc"
     (tmp_path / "m" / "config.json").write_text(json.dumps(doc))
-    with pytest.raises(ArtifactError, match="guidance.weight"):
+    with pytest.raises(ArtifactError, match="impute.guidance.weight"):
         load_method(tmp_path / "m")
 
 

@@ -92,17 +92,18 @@ def test_training_and_test_mechanisms_are_set_separately():
 def test_mechanism_settings_are_checked_before_any_run():
     from ldmiss.config import ConfigError
     from ldmiss.experiments import load_preset
-    from ldmiss.experiments.config import validate_experiment
     cfg = load_preset("smoke")
     cfg.mechanism, cfg.mechanism_params = "block", {"sise": 4}
     with pytest.raises(ConfigError, match="sise"):
-        validate_experiment(cfg)
+        cfg.check()
     cfg.mechanism_params = {"size": 40}
     with pytest.raises(ConfigError, match="size 40"):
-        validate_experiment(cfg)
+        cfg.check()
     cfg.mechanism, cfg.mechanism_params, cfg.test_mechanism = "mcar", {}, "occlusion"
     with pytest.raises(ConfigError, match="test_mechanism"):
-        validate_experiment(cfg)
+        cfg.check()
+    cfg.test_mechanism = ""
+    assert cfg.check() is cfg  # fixed: it passes again
 
 
 def test_report_names_the_masks():

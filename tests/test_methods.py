@@ -119,12 +119,12 @@ def test_guidance_lowers_observed_error_against_no_guidance(fitted, small_batch)
     model = fitted["ddpm"]
     gen = lambda: torch.Generator().manual_seed(0)
     with torch.inference_mode(False):
-        guided = model._impute(x * m, m, "guidance", gen(), False)
-        model.config.guidance.weight = 0.0
+        guided, _ = model._impute(x * m, m, "guidance", gen(), False)
+        model.config.impute.guidance.weight = 0.0
         try:
-            unguided = model._impute(x * m, m, "guidance", gen(), False)
+            unguided, _ = model._impute(x * m, m, "guidance", gen(), False)
         finally:
-            model.config.guidance.weight = 1.0
+            model.config.impute.guidance.weight = 1.0
     err = lambda xhat: float(((m * (xhat - x)) ** 2).sum())
     assert err(guided) < err(unguided)
 
@@ -144,7 +144,7 @@ def test_em_iteration_changes_only_missing_pixels(fitted, small_batch):
 def test_vae_map_fits_observed_pixels_better_than_encoder(fitted, small_batch):
     x, m = small_batch
     vae = fitted["vae"]
-    obs_err = {mode: float(((m * (vae._impute(x * m, m, mode, None, False) - x)) ** 2).sum())
+    obs_err = {mode: float(((m * (vae._impute(x * m, m, mode, None, False)[0] - x)) ** 2).sum())
                for mode in ("encoder", "map")}
     assert obs_err["map"] < obs_err["encoder"]
 
@@ -235,20 +235,56 @@ def test_encoder_drop_hides_observed_pixels_from_the_encoder_only():
     assert torch.allclose(vae.loss(x, m, 0.0, generator=g), vae.loss(x, m, 0.0, generator=g, encoder_drop=0.5))
 
 
-@pytest.mark.parametrize("overrides", [
-    {"vae": {"encoder_sees_mask": False, "iw_samples": 3}},
-    {"prior": {"sampler": {"method": "ancestral"}}, "guidance": {"grad_through_score": False, "norm_match": False}},
-    {"prior": {"latent_norm": "whiten", "loss": {"prediction": "eps", "time_dist": "uniform"},
-               "train": {"lr_schedule": "constant"}}},
-    {"prior": {"latent_norm": "global"}},
-])
-def test_ldmiss_options_run(overrides, small_batch):
-    from ldmiss.config import merge
+def _same_weights(a, b, prefix: str) -> bool:
+    ta, tb = a.state_tensors(), b.state_tensors()
+    return all(torch.equal(ta[k], tb[k]) for k in ta if k.startswith(prefix))
+
+
+def _is_diagonal(mat: torch.Tensor) -> bool:
+    return torch.equal(mat, torch.diag(torch.diagonal(mat)))
+
+
+# (overrides, what they must change): each option of LDMiss checked for its effect against the
+# TINY model fitted with the same seed (``fitted["ldmiss"]``), not just for running.
+OPTION_EFFECTS = {
+    "encoder_sees_mask": ({"vae": {"encoder_sees_mask": False}},
+                          lambda new, base: new.vae.encoder.net[0].in_channels == 1
+                          and base.vae.encoder.net[0].in_channels == 2),
+    "iw_samples": ({"vae": {"iw_samples": 3}}, lambda new, base: not _same_weights(new, base, "vae.")),
+    "sampler": ({"prior": {"sampler": {"method": "em"}}},
+                lambda new, base: _same_weights(new, base, "") and not np.array_equal(
+                    new.sample(4, seed=1, progress=False), base.sample(4, seed=1, progress=False))),
+    "guidance": ({"impute": {"guidance": {"grad_through_score": False, "norm_match": False}}},
+                 lambda new, base: _same_weights(new, base, "") and _imputed(new).cost.backward_nfe == 0
+                 and _imputed(base).cost.backward_nfe > 0
+                 and not np.array_equal(_imputed(new).mean, _imputed(base).mean)),
+    "whiten": ({"prior": {"latent_norm": "whiten"}},
+               lambda new, base: not _is_diagonal(new.prior.normalizer.forward_matrix)
+               and _is_diagonal(base.prior.normalizer.forward_matrix)),
+    "global": ({"prior": {"latent_norm": "global"}},
+               lambda new, base: torch.unique(torch.diagonal(new.prior.normalizer.forward_matrix)).numel() == 1
+               and _is_diagonal(new.prior.normalizer.forward_matrix)
+               and torch.unique(torch.diagonal(base.prior.normalizer.forward_matrix)).numel() > 1),
+    "loss and schedule": ({"prior": {"loss": {"prediction": "eps", "time_dist": "uniform"},
+                                     "train": {"lr_schedule": "constant"}}},
+                          lambda new, base: _same_weights(new, base, "vae.") and not _same_weights(new, base, "prior.")),
+}
+
+
+def _imputed(model):
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    m = (torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    return model.impute(x * m, m, seed=2, progress=False)
+
+
+@pytest.mark.parametrize("option", list(OPTION_EFFECTS))
+def test_ldmiss_options_have_their_effect(option, fitted, small_batch):
     x, m = small_batch
-    cfg = merge(LDMiss.config_cls(), TINY["ldmiss"])
-    model = LDMiss(cfg, device="cpu", **overrides).fit(x * m, m, progress=False)
-    out = model.impute(x[:4] * m[:4], m[:4], progress=False).mean
-    assert np.isfinite(out).all()
+    overrides, effect = OPTION_EFFECTS[option]
+    config = json.loads(json.dumps(TINY["ldmiss"]))
+    deep_update(config, overrides)
+    model = LDMiss(config, device="cpu").fit(x * m, m, seed=0, progress=False)
+    assert effect(model, fitted["ldmiss"]), option
 
 
 def test_shared_vae_cache_is_exact(small_batch, tmp_path):
@@ -359,3 +395,12 @@ def test_diffputer_sampler_shapes_its_fit(small_batch):
     assert any(not torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="options the fit depends on"):
         ta.adopt_config(tb.config)
+
+
+def test_a_partial_config_table_keeps_the_parents_defaults():
+    """A dict config naming one nested key starts from the method's defaults for the rest of that
+    table (the latent prior's tuned schedule), exactly as keyword overrides do."""
+    from_dict_cfg = LDMiss({"prior": {"train": {"steps": 5}}}, device="cpu").config
+    kwargs_cfg = LDMiss(None, device="cpu", prior={"train": {"steps": 5}}).config
+    assert to_dict(from_dict_cfg) == to_dict(kwargs_cfg)
+    assert from_dict_cfg.prior.train.lr == LDMiss.config_cls().prior.train.lr == 2e-3

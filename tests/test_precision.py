@@ -118,6 +118,6 @@ def test_a_built_method_and_its_run_settings_hold_the_resolved_precision(name, b
     expected = "bf16" if bf16_hardware else "fp32"
     built = dict(leaves(to_dict(cls(None, device="cpu", **overrides).config)))
     assert {p: built[p] for p in auto} == {p: expected for p in auto}
-    cfg = ExperimentConfig(name="t", methods=[name], method={name: overrides})
+    cfg = ExperimentConfig(name="t", methods=[name], overrides={name: overrides})
     stored = dict(leaves(run_settings(cfg, name, "cpu")["config"]))
     assert {p: stored[p] for p in auto} == {p: expected for p in auto}

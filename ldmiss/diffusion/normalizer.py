@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import UsageError
+
 KINDS = ("global", "per_dim", "whiten")
 
 
@@ -25,7 +27,7 @@ class LatentNormalizer(nn.Module):
     def __init__(self, shape: tuple[int, ...], kind: str = "per_dim"):
         super().__init__()
         if kind not in KINDS:
-            raise ValueError(f"unknown latent normalisation {kind!r}; choose from {list(KINDS)}")
+            raise UsageError(f"unknown latent normalisation {kind!r}; choose from {list(KINDS)}")
         self.shape, self.kind = tuple(shape), kind
         d = 1
         for s in self.shape:
@@ -38,7 +40,7 @@ class LatentNormalizer(nn.Module):
     def fit(self, z: torch.Tensor) -> "LatentNormalizer":
         flat = z.reshape(len(z), -1).double()
         if len(flat) < 2:
-            raise ValueError("latent normalisation needs at least 2 latents")
+            raise UsageError("latent normalisation needs at least 2 latents")
         d = flat.shape[1]
         eye = torch.eye(d, dtype=torch.float64)
         if self.kind == "global":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import UsageError
 from .sde import VPSDE, _bcast
 
 PREDICTIONS = ("eps", "v")
@@ -21,7 +22,7 @@ PREDICTIONS = ("eps", "v")
 
 def check_prediction(prediction: str) -> str:
     if prediction not in PREDICTIONS:
-        raise ValueError(f"unknown prediction {prediction!r}; choose from {list(PREDICTIONS)}")
+        raise UsageError(f"unknown prediction {prediction!r}; choose from {list(PREDICTIONS)}")
     return prediction
 
 

@@ -11,6 +11,21 @@ from dataclasses import dataclass
 import torch
 
 from .. import rng
+from ..config import constrain
+from ..errors import UsageError
+
+GRIDS = ("linear", "edm")  # named reverse-time grids (VPSDE.time_grid)
+TIME_DISTS = ("uniform", "logsnr")  # training-time distributions (VPSDE.sample_time)
+
+
+@dataclass
+class SDEConfig:
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+    eps: float = 1e-3
+
+
+constrain("SDEConfig", beta_min=("range", 0.0, None), beta_max=("range", 0.0, None), eps=("range", 1e-6, 0.5))
 
 
 def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -53,7 +68,7 @@ class VPSDE:
         if dist == "logsnr":
             lam = logsnr_mean + logsnr_std * rng.randn(n, generator)
             return self.t_from_logsnr(lam).clamp(self.eps, 1.0).to(device)
-        raise ValueError(f"unknown time distribution {dist!r}; choose from ['logsnr', 'uniform']")
+        raise UsageError(f"unknown time distribution {dist!r}; choose from ['logsnr', 'uniform']")
 
     def logsnr(self, t: torch.Tensor) -> torch.Tensor:
         """λ_t = log(α_t²/σ_t²)."""
@@ -75,7 +90,7 @@ class VPSDE:
         data comes out ~30% too narrow at 100 steps); the EDM grid puts its steps where the data's
         structure forms."""
         if steps < 1:
-            raise ValueError(f"steps must be ≥ 1, got {steps}")
+            raise UsageError(f"steps must be ≥ 1, got {steps}")
         if kind == "linear":
             return torch.linspace(1.0, self.eps, steps + 1, device=device)
         if kind == "edm":
@@ -86,7 +101,7 @@ class VPSDE:
             t = self.t_from_logsnr(-2.0 * torch.log(sig))
             t[0], t[-1] = 1.0, self.eps
             return t.float().to(device)
-        raise ValueError(f"unknown time grid {kind!r}; choose from ['edm', 'linear']")
+        raise UsageError(f"unknown time grid {kind!r}; choose from ['edm', 'linear']")
 
     def score_from_eps(self, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """s = −ε/σ_t."""

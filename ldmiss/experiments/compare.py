@@ -20,8 +20,9 @@ import numpy as np
 
 from ..config import to_dict
 from ..diffusion.conditioners import get_conditioner
+from ..errors import UsageError
 from ..methods import load_method
-from ..methods.base import read_artifact_config
+from ..methods.artifact import read_artifact_config
 from ..metrics import inception_score, missing_mse
 from ..missing import apply_mask
 from .config import load_preset
@@ -54,15 +55,17 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
     weights_sha256 = read_artifact_config(model_dir)["weights_sha256"]  # read once, not per point
     if overrides:
         method.set_inference_options(overrides)
-    if not hasattr(method, "impute_cost"):
-        raise ValueError(f"{method.name} has no diffusion prior to condition; compare-imputers needs ldmiss, ddpm or diffputer")
+    if not method.conditionable:
+        from ..methods import REGISTRY
+        raise UsageError(f"{method.name} has no diffusion prior to condition; compare-imputers needs one of "
+                         f"{[n for n, c in REGISTRY.items() if c.conditionable]}")
     modes = list(modes or method.supported_modes())
     unknown = [m for m in modes if m not in method.supported_modes()]
     if unknown:
-        raise ValueError(f"{method.name} does not support {unknown}; choose from {list(method.supported_modes())}")
+        raise UsageError(f"{method.name} does not support {unknown}; choose from {list(method.supported_modes())}")
     cfg = load_preset(preset)
     if len(cfg.groups()) > 1:
-        raise ValueError(f"preset {preset!r} has {len(cfg.groups())} conditions; compare-imputers needs a preset with "
+        raise UsageError(f"preset {preset!r} has {len(cfg.groups())} conditions; compare-imputers needs a preset with "
                          "one (the dataset and test mask the model is compared on)")
     if n is not None:
         cfg.n_eval = int(n)
@@ -87,10 +90,9 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
             result = method.impute(x_obs, m_test, draws=draws, mode=mode, steps=steps,
                                    seed=stream_seed(seed, "impute"), progress=progress)
             seconds = time.perf_counter() - t0
-            single = result.draws[0] if result.draws is not None else result.mean
-            cost = method.meta["impute_cost"][mode]
-            row = {"mode": mode, "nfe_budget": budget, "steps": steps, "nfe": cost["nfe"],
-                   "backward_nfe": cost["backward_nfe"], "mse": missing_mse(single, x_test, m_test),
+            single, cost = result.first, result.cost
+            row = {"mode": mode, "nfe_budget": budget, "steps": steps, "nfe": cost.nfe,
+                   "backward_nfe": cost.backward_nfe, "mse": missing_mse(single, x_test, m_test),
                    **imputation_quality(result.draws, result.mean, x_test, m_test),
                    "fid": ref.fid(single) if ref else None,
                    "is": inception_score(single, dataset=ref.dataset)[0] if ref else None, "seconds": seconds / draws,

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
+import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,9 +13,30 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from ..config import ConfigError, deep_update, from_dict
+from ..config import ConfigError, constrain, deep_update, from_dict, rename_keys
+from ..errors import UsageError
+from ..methods import REGISTRY
+from ..missing import MECHANISMS, check_mechanism, make_mask
 
 PRESET_DIR = Path(__file__).with_name("presets")
+
+
+def _rates(lo_open: bool):
+    def check(values) -> str | None:
+        values = values if isinstance(values, (list, tuple)) else [values]
+        if not values:
+            return "at least one rate is needed"
+        for r in values:
+            if lo_open and not 0.0 < r < 1.0:
+                return f"{r!r} is outside (0, 1)"
+            if not lo_open and not 0.0 <= r < 1.0:
+                return f"{r!r} is outside [0, 1) (a rate of 1 leaves nothing to learn from)"
+        return None
+    return check
+
+
+def _nonempty(what: str):
+    return lambda values: None if len(values) > 0 else f"at least one {what} is needed"
 
 
 @dataclass
@@ -36,7 +58,7 @@ class ExperimentConfig:
     n_ref: int = 10000  # reference images (MNIST test) for FID statistics
     draws: int = 1  # imputation draws per test image (their mean is scored)
     grid: int = 16  # examples kept for the figures
-    method: dict = field(default_factory=dict)  # per-method config overrides
+    overrides: dict = field(default_factory=dict)  # per method, overrides of its config ([overrides.<method>])
     # The β-VAE settings of every method that trains one (ldmiss, vae): one table, so the two train
     # the same β-VAE (and the sweep's fit cache trains it once) unless a method's own ``vae`` table
     # overrides a key; e.g. ``--set autoencoder.encoder_drop=0.25`` changes both.
@@ -44,7 +66,7 @@ class ExperimentConfig:
     impute_modes: dict = field(default_factory=dict)  # per method, the imputation modes evaluated; default: its own
     # Sweep axes beyond rate and seed: each condition overrides some of CONDITION_FIELDS (e.g. another
     # dataset, or training and test mechanisms); [] = the one condition the fields above describe.
-    conditions: list = field(default_factory=list)
+    conditions: list[dict] = field(default_factory=list)
 
     def groups(self) -> list["ExperimentConfig"]:
         """One config per condition (each with ``conditions`` empty): what a sweep runs its grid under."""
@@ -74,10 +96,11 @@ class ExperimentConfig:
             return self.test_mechanism, dict(self.test_mechanism_params)
         return self.mechanism, dict(self.mechanism_params)
 
-    def method_overrides(self, name: str) -> dict:
-        """The preset's table for ``name``; for the user's own data, the decoder likelihood that suits
-        it (data/datasets.py) unless the table sets one (named datasets use the config's default)."""
-        table = copy.deepcopy(self.method.get(name, {}))
+    def overrides_for(self, name: str) -> dict:
+        """Method ``name``'s overrides as it receives them: its ``overrides`` table over the shared
+        ``autoencoder`` one; for the user's own data, the decoder likelihood that suits it
+        (data/datasets.py) unless the table sets one (named datasets use the config's default)."""
+        table = copy.deepcopy(self.overrides.get(name, {}))
         if self.autoencoder and trains_vae(name):
             shared = copy.deepcopy(self.autoencoder)
             deep_update(shared, table.get("vae", {}))
@@ -91,88 +114,100 @@ class ExperimentConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def check(self) -> "ExperimentConfig":
+        """Check everything a sweep will need before any work (ConfigError naming the key): each
+        field against its constraint, then what spans fields, each part by the module that owns its
+        vocabulary (datasets by data/, masks by missing.py, method tables by their classes). A config
+        that has passed is not checked again until it changes, so a sweep checks it once."""
+        key = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        if getattr(self, "_checked", None) != key:
+            _check_experiment(self)
+            object.__setattr__(self, "_checked", key)
+        return self
+
+
+constrain("ExperimentConfig", methods=("check", lambda names: _nonempty("method")(names) or next(
+              (f"unknown method {n!r}; choose from {sorted(REGISTRY)}" for n in names if n not in REGISTRY), None)),
+          train_rates=("check", _rates(lo_open=False)), test_rate=("check", _rates(lo_open=True)),
+          seeds=("check", _nonempty("seed")), n_eval=("range", 2, None), n_ref=("range", 2, None),
+          train_size=("range", 1, None), draws=("range", 1, None), grid=("range", 1, None),
+          mechanism=("choices", MECHANISMS),
+          test_mechanism=("check", lambda name: None if name in ("", *MECHANISMS) else
+                          f"{name!r} is not one of {sorted(MECHANISMS)} (or \"\" = the training one)"))
+
 
 def trains_vae(method_name: str) -> bool:
     """Whether the method's config holds a β-VAE (a ``vae`` field): those the shared ``autoencoder``
     table applies to (today ldmiss and vae)."""
-    from ..methods import REGISTRY
     cls = REGISTRY.get(method_name)
     return cls is not None and any(f.name == "vae" for f in dataclasses.fields(cls.config_cls))
 
 
 CONDITION_FIELDS = ("dataset", "dataset_options", "mechanism", "mechanism_params", "test_mechanism",
                     "test_mechanism_params", "test_rate")
+LEGACY_FIELDS = {"method": "overrides"}  # 0.1.0's spelling of a preset's per-method tables
 
 
 def experiment_from_dict(data: dict, where: str = "") -> ExperimentConfig:
     """An :class:`ExperimentConfig` from a dict, checked key by key, type by type and method table by
     method table (raises ConfigError naming the key), so nothing fails after runs have started."""
-    cfg = from_dict(ExperimentConfig, data, where)
-    validate_experiment(cfg)
-    return cfg
+    data, found = rename_keys(data, LEGACY_FIELDS)
+    for old in found:
+        warnings.warn(f"the experiment table {old!r} is now {LEGACY_FIELDS[old]!r} ([{LEGACY_FIELDS[old]}.<method>], "
+                      f"--set {LEGACY_FIELDS[old]}.<method>.…); the old spelling will be removed in a later version",
+                      DeprecationWarning, stacklevel=2)
+    return from_dict(ExperimentConfig, data, where).check()
 
 
-def validate_experiment(cfg: ExperimentConfig) -> None:
-    from ..methods import REGISTRY
-    from ..missing import MECHANISMS
-
-    def need(ok: bool, msg: str):
-        if not ok:
-            raise ConfigError(msg)
-
-    need(isinstance(cfg.conditions, list) and all(isinstance(c, dict) for c in cfg.conditions),
-         "conditions: expected a list of tables")
+def _check_experiment(cfg: ExperimentConfig) -> None:
+    from_dict(ExperimentConfig, cfg.to_dict())  # every field against its type and constraint
     for i, c in enumerate(cfg.conditions):
         bad = sorted(set(c) - set(CONDITION_FIELDS))
-        need(not bad, f"conditions[{i}]: {bad} cannot vary between conditions (valid: {list(CONDITION_FIELDS)})")
+        if bad:
+            raise ConfigError(f"conditions[{i}]: {bad} cannot vary between conditions (valid: {list(CONDITION_FIELDS)})")
     if cfg.conditions:
         tags = [tag for tag, _ in cfg.tagged_groups()]
-        need(len(set(tags)) == len(tags), f"conditions: two conditions are the same ({tags})")
-        for i, g in enumerate(cfg.groups()):
-            try:
-                validate_experiment(from_dict(ExperimentConfig, g.to_dict()))  # types too
-            except ConfigError as exc:
-                raise ConfigError(f"conditions[{i}]: {exc}") from None
-        return
+        if len(set(tags)) != len(tags):
+            raise ConfigError(f"conditions: two conditions are the same ({tags})")
+    for name in cfg.overrides:
+        if name not in REGISTRY:
+            raise ConfigError(f"overrides.{name}: unknown method; choose from {sorted(REGISTRY)}")
+    if cfg.autoencoder:
+        from ..methods.vae_ops import VAEConfig
+        from_dict(VAEConfig, cfg.autoencoder, "autoencoder")  # its own keys and types, named as written
+    for name, modes in cfg.impute_modes.items():
+        if name not in REGISTRY:
+            raise ConfigError(f"impute_modes.{name}: unknown method; choose from {sorted(REGISTRY)}")
+        supported = REGISTRY[name].supported_modes()
+        if not (isinstance(modes, list) and len(modes) > 0 and all(m in supported for m in modes)):
+            raise ConfigError(f"impute_modes.{name}: {modes!r} must be a non-empty list of {list(supported)}")
+    for i, g in enumerate(cfg.groups()):
+        where = f"conditions[{i}]: " if cfg.conditions else ""
+        try:
+            if cfg.conditions:
+                from_dict(ExperimentConfig, g.to_dict())  # a condition's own values: types and constraints
+            _check_condition(g)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}{exc}") from None
+
+
+def _check_condition(cfg: ExperimentConfig) -> None:
+    """What one condition needs: its dataset, its masks' parameters, each method's overrides as it
+    will receive them (its table over the shared autoencoder one), and a drawn mask at every rate."""
     from ..data import DatasetError, dataset_info
     try:
         dataset_info(cfg.dataset, cfg.dataset_options)
     except (DatasetError, ValueError) as exc:
         raise ConfigError(f"dataset: {exc}") from None
-    need(cfg.mechanism in MECHANISMS, f"mechanism: {cfg.mechanism!r} is not one of {sorted(MECHANISMS)}")
-    need(cfg.test_mechanism in ("", *MECHANISMS),
-         f"test_mechanism: {cfg.test_mechanism!r} is not one of {sorted(MECHANISMS)} (or \"\" = the training one)")
     for key, (name, params) in {"mechanism_params": (cfg.mechanism, cfg.mechanism_params),
                                 "test_mechanism_params": cfg.test_masking()}.items():
-        allowed = [p for p in inspect.signature(MECHANISMS[name]).parameters if p not in ("x", "rate", "generator")]
-        unknown = sorted(set(params) - set(allowed))
-        need(not unknown, f"{key}: {unknown} are not parameters of {name!r} (valid: {allowed})")
-    need(len(cfg.methods) > 0, "methods: at least one method is needed")
-    for name in cfg.methods:
-        need(name in REGISTRY, f"methods: unknown method {name!r}; choose from {sorted(REGISTRY)}")
-    need(len(cfg.train_rates) > 0, "train_rates: at least one rate is needed")
-    for r in cfg.train_rates:
-        need(0.0 <= r < 1.0, f"train_rates: {r!r} is outside [0, 1) (a rate of 1 leaves nothing to learn from)")
-    need(0.0 < cfg.test_rate < 1.0, f"test_rate: {cfg.test_rate!r} is outside (0, 1)")
-    need(len(cfg.seeds) > 0, "seeds: at least one seed is needed")
-    for key in ("n_eval", "n_ref"):
-        need(getattr(cfg, key) >= 2, f"{key}: {getattr(cfg, key)!r} must be ≥ 2 (FID needs two images)")
-    for key in ("train_size", "draws", "grid"):
-        need(getattr(cfg, key) >= 1, f"{key}: {getattr(cfg, key)!r} must be ≥ 1")
-    if cfg.autoencoder:
-        from ..methods.vae_ops import VAEConfig
-        from_dict(VAEConfig, cfg.autoencoder, "autoencoder")  # its own keys and types, named as written
-    for name in cfg.method:
-        need(name in REGISTRY, f"method.{name}: unknown method; choose from {sorted(REGISTRY)}")
-    # each method's overrides as it will receive them: its own table over the shared autoencoder one
+        try:
+            check_mechanism(name, params)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
     for name in REGISTRY:
-        if name in cfg.method or (cfg.autoencoder and trains_vae(name)):
-            REGISTRY[name].validate_overrides(cfg.method_overrides(name))
-    for name, modes in cfg.impute_modes.items():
-        need(name in REGISTRY, f"impute_modes.{name}: unknown method; choose from {sorted(REGISTRY)}")
-        supported = REGISTRY[name].supported_modes()
-        need(isinstance(modes, list) and len(modes) > 0 and all(m in supported for m in modes),
-             f"impute_modes.{name}: {modes!r} must be a non-empty list of {list(supported)}")
+        if name in cfg.overrides or (cfg.autoencoder and trains_vae(name)) or name in cfg.methods:
+            REGISTRY[name].validate_overrides(cfg.overrides_for(name))
     _probe_masks(cfg)  # last: it assumes the rates and mechanism names are valid
 
 
@@ -182,7 +217,6 @@ def _probe_masks(cfg: ExperimentConfig) -> None:
     pixels that may go missing) is a ConfigError before any run rather than a failure in each."""
     from .. import rng
     from ..data import dataset_info
-    from ..missing import make_mask
     shape = dataset_info(cfg.dataset, cfg.dataset_options).shape
     probe = rng.rand((64, *shape), rng.generator(0))
     name, params = cfg.test_masking()
@@ -204,7 +238,7 @@ def _preset_path(name_or_path: str) -> Path:
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.toml"
     if not path.is_file():
-        raise ValueError(f"unknown preset {name_or_path!r}; choose from {list_presets()} or give a .toml path")
+        raise UsageError(f"unknown preset {name_or_path!r}; choose from {list_presets()} or give a .toml path")
     return path
 
 

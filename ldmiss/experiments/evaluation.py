@@ -26,9 +26,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..metrics import (FIDReference, coverage, crps, inception_score, memorization_ratio, missing_mse, missing_psnr,
-                       missing_ssim)
-from ..methods.base import Method
+from ..methods import Method
+from ..metrics import (
+    FIDReference,
+    coverage,
+    crps,
+    inception_score,
+    memorization_ratio,
+    missing_mse,
+    missing_psnr,
+    missing_ssim,
+)
 from ..missing import apply_mask
 from .config import ExperimentConfig
 from .protocol import stream_seed
@@ -36,8 +44,10 @@ from .protocol import stream_seed
 
 @dataclass
 class RunContext:
+    """Everything a metric may read about one fitted run (built after the fit)."""
+
     cfg: ExperimentConfig
-    method: Method
+    method: Method  # fitted
     rate: float
     seed: int
     x_train: torch.Tensor  # complete training images (the model saw them masked)
@@ -48,7 +58,18 @@ class RunContext:
     ref: FIDReference | None  # None: the dataset has no metric network (no FID/IS)
     timings: dict = field(default_factory=dict)
     examples: dict = field(default_factory=dict)
-    samples: np.ndarray | None = None
+    _samples: np.ndarray | None = field(default=None, repr=False)
+
+    def samples(self) -> np.ndarray:
+        """The run's ``n_eval`` unconditional samples, drawn once (timed as ``sample_seconds``)
+        whichever metric asks first, so no metric depends on another having run."""
+        if self._samples is None:
+            t0 = time.perf_counter()
+            self._samples = self.method.sample(self.cfg.n_eval, seed=stream_seed(self.seed, "sample", self.rate),
+                                               progress=False)
+            self.timings["sample_seconds"] = time.perf_counter() - t0
+            self.examples["samples"] = self._samples[:self.cfg.grid]
+        return self._samples
 
     def quality(self, images) -> dict:
         """FID and IS of ``images`` (just their number without a metric network)."""
@@ -63,59 +84,70 @@ class RunContext:
                 "psnr": missing_psnr(images, self.x_test, self.m_test),
                 "ssim": missing_ssim(images, self.x_test, self.m_test)}
 
+    def has(self, need: str) -> bool:
+        """Whether this run offers ``need`` (see :data:`NEEDS`)."""
+        return NEEDS[need](self)
 
-METRICS: dict[str, Callable[[RunContext], dict | None]] = {}
+
+# What a metric may require of a run; a metric that declares needs the run lacks is not computed.
+NEEDS: dict[str, Callable[[RunContext], bool]] = {
+    "generative": lambda ctx: ctx.method.generative,  # it samples
+    "autoencoder": lambda ctx: ctx.method.autoencoder,  # it reconstructs
+    "reference": lambda ctx: ctx.ref is not None,  # the dataset has a metric network (FID, IS)
+    "held_out": lambda ctx: len(ctx.held_out) >= 2,  # real images outside the evaluated set
+}
 
 
-def metric(name: str):
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: Callable[[RunContext], dict]
+    needs: tuple[str, ...] = ()
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def metric(name: str, needs: tuple[str, ...] = ()):
+    """Register ``fn(ctx) -> dict`` as the metric ``name``, computed for every run that has ``needs``."""
+    unknown = sorted(set(needs) - set(NEEDS))
+    if unknown:
+        raise ValueError(f"metric {name!r}: unknown needs {unknown}; choose from {sorted(NEEDS)}")
+
     def register(fn):
-        METRICS[name] = fn
+        METRICS[name] = Metric(name, fn, tuple(needs))
         return fn
     return register
 
 
-@metric("metric_floor")
-def metric_floor(ctx: RunContext) -> dict | None:
+@metric("metric_floor", needs=("reference", "held_out"))
+def metric_floor(ctx: RunContext) -> dict:
     """Kept on the reference object, which every run of a process shares: computed once per seed."""
-    if len(ctx.held_out) < 2 or ctx.ref is None:
-        return None
     key = ("metric_floor", ctx.cfg.dataset, ctx.seed, ctx.cfg.n_eval, len(ctx.held_out))
     if key not in ctx.ref.cache:
         ctx.ref.cache[key] = ctx.quality(ctx.held_out.numpy())
     return dict(ctx.ref.cache[key])
 
 
-@metric("sample")
-def sample_quality(ctx: RunContext) -> dict | None:
-    if not ctx.method.generative:
-        return None
-    t0 = time.perf_counter()
-    ctx.samples = ctx.method.sample(ctx.cfg.n_eval, seed=stream_seed(ctx.seed, "sample", ctx.rate), progress=False)
-    ctx.timings["sample_seconds"] = time.perf_counter() - t0
-    ctx.examples["samples"] = ctx.samples[:ctx.cfg.grid]
-    return ctx.quality(ctx.samples)
+@metric("sample", needs=("generative",))
+def sample_quality(ctx: RunContext) -> dict:
+    return ctx.quality(ctx.samples())
 
 
-@metric("memorization")
-def memorization(ctx: RunContext) -> dict | None:
-    if ctx.samples is None or len(ctx.held_out) < 1 or ctx.ref is None:
-        return None
-    return memorization_ratio(ctx.samples, ctx.x_train[:len(ctx.held_out)], ctx.held_out, ctx.ref.dataset)
+@metric("memorization", needs=("generative", "reference", "held_out"))
+def memorization(ctx: RunContext) -> dict:
+    return memorization_ratio(ctx.samples(), ctx.x_train[:len(ctx.held_out)], ctx.held_out, ctx.ref.dataset)
 
 
-@metric("reconstruction_floor")
-def reconstruction_floor(ctx: RunContext) -> dict | None:
-    if not ctx.method.autoencoder:
-        return None
+@metric("reconstruction_floor", needs=("autoencoder",))
+def reconstruction_floor(ctx: RunContext) -> dict:
     recon = ctx.method.reconstruct(ctx.x_test.numpy(), np.ones_like(ctx.m_test.numpy()))
     ctx.examples["reconstruction"] = recon[:ctx.cfg.grid]
     return {**ctx.quality(recon), **ctx.pixels(recon)}
 
 
-@metric("prior_target")
-def prior_target(ctx: RunContext) -> dict | None:
-    if not ctx.method.autoencoder:
-        return None
+@metric("prior_target", needs=("autoencoder",))
+def prior_target(ctx: RunContext) -> dict:
     n = min(ctx.cfg.n_eval, len(ctx.x_train))
     x, m = ctx.x_train[:n], ctx.m_train[:n]
     return ctx.quality(ctx.method.reconstruct(apply_mask(x, m).numpy(), m.numpy()))
@@ -138,7 +170,8 @@ def imputation_quality(draws: np.ndarray, mean: np.ndarray, x_test, m_test) -> d
 def imputation(ctx: RunContext) -> dict:
     """Per mode: single-draw MSE (``mse``), FID/IS of the single draws (a posterior mean is blurred by
     construction, so it is not scored), MSE of the mean of ``draws`` draws (``mse_mean``), coverage
-    and CRPS when draws ≥ 2, and the network evaluations per image of one draw (``nfe``)."""
+    and CRPS when draws ≥ 2, and, for the diffusion methods, the network evaluations per image of
+    one draw (``nfe``)."""
     out = {}
     x_obs = apply_mask(ctx.x_test, ctx.m_test)
     for mode in ctx.cfg.modes_for(ctx.method):
@@ -146,25 +179,25 @@ def imputation(ctx: RunContext) -> dict:
         result = ctx.method.impute(x_obs, ctx.m_test, draws=ctx.cfg.draws, mode=mode,
                                    seed=stream_seed(ctx.seed, "impute", ctx.rate), progress=False)
         ctx.timings[f"impute_{mode}_seconds"] = time.perf_counter() - t0
-        single = result.draws[0] if result.draws is not None else result.mean
+        single = result.first
         out[mode] = {**ctx.quality(single), **ctx.pixels(single),
                      **imputation_quality(result.draws, result.mean, ctx.x_test, ctx.m_test), "draws": ctx.cfg.draws}
-        cost = ctx.method.meta.get("impute_cost", {}).get(mode)
-        if cost is not None:
-            out[mode]["nfe"] = cost["nfe"]
+        if ctx.method.conditionable:
+            out[mode]["nfe"] = result.cost.nfe
         ctx.examples[f"impute_{mode}"] = single[:ctx.cfg.grid]
     return out
 
 
 def evaluate(ctx: RunContext) -> dict:
-    """Every registered metric that applies, in registration order, plus the derived prior gap."""
+    """Every registered metric whose needs the run meets, in registration order, plus the derived
+    prior gap."""
     results = {}
-    for name, fn in METRICS.items():
+    for m in METRICS.values():
+        if not all(ctx.has(need) for need in m.needs):
+            continue
         t0 = time.perf_counter()
-        value = fn(ctx)
-        if value is not None:
-            results[name] = value
-            ctx.timings.setdefault(f"{name}_eval_seconds", time.perf_counter() - t0)
+        results[m.name] = m.fn(ctx)
+        ctx.timings.setdefault(f"{m.name}_eval_seconds", time.perf_counter() - t0)
     if "fid" in results.get("sample", {}) and "fid" in results.get("prior_target", {}):
         results["prior_gap"] = results["sample"]["fid"] / max(results["prior_target"]["fid"], 1e-12)
     return results

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from ..device import run_devices
+from ..errors import Unavailable, UsageError
 
 EXECUTORS = ("local", "ray")
 
@@ -53,7 +54,7 @@ class RayExecutor:
     def __init__(self, address: str | None = None, cpus_per_run: int = 1, gpus_per_run: float = 0,
                  device: str = "auto", num_cpus: int | None = None):
         if cpus_per_run < 1 or gpus_per_run < 0:
-            raise ValueError("--cpus-per-run must be ≥ 1 and --gpus-per-run ≥ 0")
+            raise UsageError("--cpus-per-run must be ≥ 1 and --gpus-per-run ≥ 0")
         self.address, self.cpus, self.gpus, self.num_cpus = address, int(cpus_per_run), gpus_per_run, num_cpus
         # a run with no GPU reserved computes on the CPU even on a GPU node (it must not share one
         # unannounced); with a GPU reserved, "cuda" is the one Ray gave it
@@ -67,7 +68,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError as exc:
-            raise RuntimeError("--executor ray needs Ray: pip install 'ldmiss[ray]'") from exc
+            raise Unavailable("--executor ray needs Ray: pip install 'ldmiss[ray]'") from exc
         started = not ray.is_initialized()
         if started:
             ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
@@ -89,7 +90,7 @@ def make_executor(name: str = "local", *, jobs: int = 1, device: str = "auto", a
         return LocalExecutor(jobs, device)
     if name == "ray":
         return RayExecutor(address, cpus_per_run, gpus_per_run, device, num_cpus)
-    raise ValueError(f"--executor {name!r}: choose from {list(EXECUTORS)}")
+    raise UsageError(f"--executor {name!r}: choose from {list(EXECUTORS)}")
 
 
 def order_longest_first(tasks: Iterable[tuple], cost: Callable[[tuple], float]) -> list[tuple]:

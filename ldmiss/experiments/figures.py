@@ -10,10 +10,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..errors import UsageError
 from .results import aggregate, label, method_order, per_run  # noqa: E402
 
-COLORS = {"ldmiss": "tab:red", "ddpm": "tab:blue", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan", "diffputer": "tab:green",
-          "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray"}
+COLORS = {"ldmiss": "tab:red", "ddpm": "tab:blue", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan",
+          "diffputer": "tab:green", "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray"}
 
 
 def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:
@@ -24,7 +25,7 @@ def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:
         images = images[:, None]
     n, c, h, w = images.shape
     if c not in (1, 3):
-        raise ValueError(f"image_grid shows 1 (grey) or 3 (RGB) channels, got {c}")
+        raise UsageError(f"image_grid shows 1 (grey) or 3 (RGB) channels, got {c}")
     images = np.clip(np.moveaxis(images, 1, -1), 0.0, 1.0)  # N×H×W×C
     ncol = max(1, min(ncol, n))
     rows = int(np.ceil(n / ncol))

@@ -15,6 +15,7 @@ import torch
 from .. import rng
 from ..data import load_dataset
 from ..data.datasets import options_key
+from ..errors import UsageError
 from ..metrics import FIDReference
 from ..missing import make_mask
 from .config import ExperimentConfig
@@ -75,7 +76,7 @@ def _complete(dataset: str, data_dir, options: tuple) -> torch.Tensor:
         return test
     complete = natural.flatten(1).min(1).values > 0
     if not complete.any():
-        raise ValueError(f"dataset {dataset!r}: no test image is complete, so imputations cannot be scored against a "
+        raise UsageError(f"dataset {dataset!r}: no test image is complete, so imputations cannot be scored against a "
                          "truth; give some complete images (or a test split without NaNs)")
     return test[complete]
 

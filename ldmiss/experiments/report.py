@@ -8,9 +8,9 @@ import json
 import math
 from pathlib import Path
 
+from ..errors import NoResults
 from . import store
-from .results import (COLUMNS, aggregate, condition, dataset_title, describe, masking, method_order, per_run,
-                      rows_from_runs)
+from .results import COLUMNS, aggregate, condition, dataset_title, describe, masking, method_order, per_run, rows_from_runs
 
 
 def _fmt(cell, digits: int) -> str:
@@ -139,7 +139,7 @@ def build_report(root: str | Path, figures: bool = True) -> dict:
     root = Path(root)
     runs = store.load_runs(root)
     if not runs:
-        raise FileNotFoundError(f"no finished runs under {root} (expected */*/{store.METRICS_FILE})")
+        raise NoResults(f"no finished runs under {root} (expected */*/{store.METRICS_FILE})")
     sweep_path = root / store.SWEEP_FILE
     sweep = json.loads(sweep_path.read_text()) if sweep_path.is_file() else {"name": runs[0]["preset"]}
     rows = rows_from_runs(runs)

@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import shutil
-import socket
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
+
+from ..cache import HOST, staging  # noqa: F401  (staging: the run folders' atomic writes)
 
 METRICS_FILE = "metrics.json"
 SWEEP_FILE = "sweep.json"
@@ -95,10 +94,15 @@ def stored_settings(doc: dict) -> dict:
     """The settings a stored run was made with; runs written before ``settings`` existed are read
     from the fields they always stored (their dataset and mechanism were then always MNIST, MCAR)."""
     if "settings" in doc:
-        return doc["settings"]
-    return {"dataset": "mnist", "mechanism": "mcar", "train_size": doc["train_size"], "test_rate": doc["test_rate"],
-            "n_eval": doc["metrics"]["n_eval"], "n_ref": doc["metrics"]["n_ref"], "draws": doc["draws"],
-            "config": doc["config"], "ldmiss_version": doc["ldmiss_version"]}
+        settings = dict(doc["settings"])
+    else:
+        settings = {"dataset": "mnist", "mechanism": "mcar", "train_size": doc["train_size"], "test_rate": doc["test_rate"],
+                    "n_eval": doc["metrics"]["n_eval"], "n_ref": doc["metrics"]["n_ref"], "draws": doc["draws"],
+                    "config": doc["config"], "ldmiss_version": doc["ldmiss_version"]}
+    from ..methods import REGISTRY  # the method's old key spellings (0.1.0) read as today's
+    if doc.get("method") in REGISTRY:
+        settings["config"] = REGISTRY[doc["method"]].upgrade_config(settings["config"])
+    return settings
 
 
 _ABSENT = "<absent>"
@@ -134,7 +138,7 @@ def write_json(path: Path, doc) -> None:
 
 
 STALE_AFTER = 48 * 3600.0  # a claim or staging area of another host counts as abandoned after this long
-_HOST = socket.gethostname().replace("-", "_")
+_HOST = HOST
 
 
 def _alive(pid: int) -> bool:
@@ -188,22 +192,6 @@ def release(final: Path) -> None:
         return
     if owner.get("host") == _HOST and owner.get("pid") == os.getpid():
         path.unlink(missing_ok=True)
-
-
-@contextmanager
-def staging(final: Path):
-    """Yield a temporary directory that becomes ``final`` when the block succeeds."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f"{final.name}.tmp-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _staging_owner_gone(path: Path) -> bool:

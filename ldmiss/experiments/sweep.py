@@ -10,8 +10,6 @@ processes (``jobs`` > 1 in parallel, one thread each) or Ray tasks.
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import platform
 import shutil
@@ -24,16 +22,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import __version__
+from .. import __version__, cache
 from ..config import ConfigError, to_dict
 from ..methods import get_method_class, load_method
+from ..methods.fit_identity import digest
 from ..missing import apply_mask
 from ..nets.precision import resolve_auto
 from . import store
-from .config import ExperimentConfig, validate_experiment
+from .config import ExperimentConfig
 from .evaluation import RunContext, evaluate
 from .executors import LocalExecutor, order_longest_first
 from .protocol import held_out_real, reference_stats, stream_seed, test_data, training_data
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -57,7 +57,7 @@ def run_settings(cfg: ExperimentConfig, method_name: str, device, config=None) -
     fp32 by the device, so a wrong default would compare a GPU run's settings with a CPU's.
     ``config``: the method's config when the caller has already built it from ``cfg``."""
     if config is None:
-        config = get_method_class(method_name).build_config(None, **cfg.method_overrides(method_name))
+        config = get_method_class(method_name).build_config(None, **cfg.overrides_for(method_name))
     return {**{k: getattr(cfg, k) for k in store.PROTOCOL_FIELDS}, "config": to_dict(resolve_auto(config, device)),
             "ldmiss_version": __version__}
 
@@ -104,17 +104,16 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     """Fit, evaluate and store one run (``cfg``: its condition's config); return its metrics document."""
     final = spec.path(root)
     cls = get_method_class(spec.method)
-    method = cls(None, device=device, **cfg.method_overrides(spec.method))
+    method = cls(None, device=device, **cfg.overrides_for(spec.method))
     settings = run_settings(cfg, spec.method, method.device, method.config)
     x, m = training_data(cfg, spec.rate, spec.seed, data_dir)
+    ckpt = store.checkpoint_dir(root, spec.method, spec.rate, spec.seed, store.settings_hash(settings), spec.group)
+    method, fit_seconds, reused, fit_dir = fit_or_reuse(method, x, m, stream_seed(spec.seed, "fit", spec.rate), root,
+                                                        device, progress, ckpt, checkpoint_every)
     x_test, m_test = test_data(cfg, spec.seed, data_dir)
     ref = reference_stats(cfg.dataset, cfg.n_ref, data_dir, cfg.dataset_options)
     ctx = RunContext(cfg, method, spec.rate, spec.seed, x, m, x_test, m_test,
                      held_out_real(cfg, spec.seed, data_dir), ref)
-    ckpt = store.checkpoint_dir(root, spec.method, spec.rate, spec.seed, store.settings_hash(settings), spec.group)
-    method, fit_seconds, reused = fit_or_reuse(method, x, m, stream_seed(spec.seed, "fit", spec.rate), root, device,
-                                               progress, ckpt, checkpoint_every)
-    ctx.method = method
     ctx.timings["fit_seconds"] = fit_seconds
     if reused:
         ctx.timings["fit_reused"] = True
@@ -130,7 +129,7 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
            "device": str(method.device), "torch_threads": torch.get_num_threads(), "host": platform.node(),
            "settings": settings, "settings_hash": store.settings_hash(settings)}
     with store.staging(final) as tmp:
-        method.save(tmp / "model")
+        method.save(tmp / "model", weights_from=fit_dir)  # a link to the fit cache's weights, not a copy
         np.savez_compressed(tmp / "examples.npz", **ctx.examples)
         store.write_json(tmp / store.METRICS_FILE, doc)
     shutil.rmtree(ckpt, ignore_errors=True)
@@ -142,26 +141,22 @@ def fit_or_reuse(method, x, m, seed: int, root: Path, device, progress, checkpoi
     that differ only in their test masks, or configs that differ only in options the fit never reads
     (samplers, conditioners: ``Method.FIT_INDEPENDENT``), train the same model on the same data, so it
     is trained once (``_cache/fits``, keyed by method, fit settings, data, mask and seed; a lock makes
-    a second process wait for the first). Returns (method, seconds the fit took when it was made, reused)."""
-    h = hashlib.sha256(json.dumps([method.name, method.fit_settings(method.config), seed, __version__],
-                                  sort_keys=True, default=float).encode())
-    for t in (x, m):
-        h.update(t.contiguous().numpy().tobytes())
-    path = store.cache_dir(root) / "fits" / f"{method.name}-{h.hexdigest()[:24]}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (path / "fit.json").is_file():
-            cached = load_method(path, device=device).adopt_config(method.config)  # e.g. another sampler
-            return cached, json.loads((path / "fit.json").read_text())["fit_seconds"], True
+    a second process wait for the first). Returns (method, seconds the fit took when it was made,
+    reused, the cache directory holding its weights). The run folder links those weights (a hard
+    link: one copy on disk, and the run keeps its model if the cache is deleted)."""
+    key = digest([method.name, method.fit_settings(method.config), seed, __version__], x, m)
+    with cache.entry(store.cache_dir(root) / "fits", f"{method.name}-{key}") as entry:
+        if entry.ready:
+            cached = load_method(entry.path, device=device).adopt_config(method.config)  # e.g. another sampler
+            return cached, json.loads((entry.path / "fit.json").read_text())["fit_seconds"], True, entry.path
         t0 = time.perf_counter()
         method.fit(apply_mask(x, m), m, seed=seed, progress=progress, cache_dir=store.cache_dir(root),
                    checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every)
         seconds = time.perf_counter() - t0
-        with store.staging(path) as tmp:
+        with entry.build() as tmp:
             method.save(tmp)
             store.write_json(tmp / "fit.json", {"fit_seconds": seconds})
-    return method, seconds, False
+    return method, seconds, False, entry.path
 
 
 def _worker(cfg, spec, root, data_dir, device, threads, progress=False):
@@ -214,7 +209,7 @@ def run_sweep(cfg: ExperimentConfig, root: str | Path, jobs: int = 1, device: st
     runs made with other settings stop the sweep before any work (ConfigError), or with ``force``
     are rerun. ``executor`` (executors.py) says where runs execute; default: ``jobs`` local
     processes on ``device``."""
-    validate_experiment(cfg)  # every key, type and method table checked before any work
+    cfg.check()  # every key, type and method table checked before any work (once: a checked config is not rechecked)
     executor = executor or LocalExecutor(jobs, device)
     root = Path(root)
     specs = plan(cfg)

@@ -1,94 +1,63 @@
-"""The Method protocol every model implements, its artifact format, and the registry.
+"""The Method protocol every model implements, and its config policy.
 
 A method is fitted on incomplete data (x̃, obs_mask), can ``impute`` (and ``sample`` if it is
-generative), and saves to a directory holding ``config.json`` (method name, config, image shape,
-metadata such as timings, weights checksum) and ``weights.safetensors``. ``load_method(dir)``
-rebuilds any method from that directory alone. Subclasses implement the tensor-level hooks
-(``_build``, ``_fit``, ``_sample``, ``_impute``); this class owns validation, seeding, conversion
-to NumPy at the boundary, timing and I/O.
+generative), and saves to a directory (methods/artifact.py). Subclasses implement the tensor-level
+hooks (``_build``, ``_fit``, ``_sample``, ``_impute``, ``_parts``); this class owns validation,
+seeding, conversion to NumPy at the boundary and timing. What a method can do is declared by class
+attributes (``generative``, ``autoencoder``, ``stochastic``, ``conditionable``), never found by
+probing. The other jobs live beside it: the result type (result.py), the registry (registry.py),
+the artifact format (artifact.py), how a fit is run (fit_options.py) and what identifies a fit
+(fit_identity.py).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
 import time
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
-from .. import __version__
-from ..config import ConfigError, from_dict, leaves, merge, to_dict, under
 from .. import rng
+from ..config import ConfigError, from_dict, leaves, merge, rename_keys, under
 from ..device import resolve_device
+from ..errors import Unsupported, UsageError, UserError
+from ..inputs import InputError, prepare_images, warn_if_unobserved
 from ..nets import check_net_options
 from ..nets.precision import resolve_auto
-from ..inputs import InputError, prepare_images, warn_if_unobserved
-
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
-ARTIFACT_FORMAT = "ldmiss-artifact-v1"
-
-
-class ArtifactError(RuntimeError):
-    """A model directory that is missing, incomplete or corrupted."""
+from . import artifact
+from .fit_identity import fit_settings
+from .fit_options import FitOptions
+from .result import Cost, Imputation
 
 
-class NotFittedError(RuntimeError):
-    pass
-
-
-@dataclass
-class Imputation:
-    """Imputed images in [0, 1] (N×C×H×W). ``mean`` is the point estimate (the mean of the draws);
-    ``draws`` (D×N×C×H×W) and ``std`` (per-pixel spread over draws) are set when draws > 1."""
-
-    mean: np.ndarray
-    draws: np.ndarray | None = None
-    std: np.ndarray | None = None
-
-    def interval(self, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-        """Per-pixel central ``level`` interval (lo, hi) over the draws (needs draws ≥ 2)."""
-        if self.draws is None:
-            raise ValueError("an interval needs multiple imputation: impute(..., draws=D) with D ≥ 2")
-        from ..metrics.uncertainty import central_interval
-        return central_interval(self.draws, level)
-
-
-REGISTRY: dict[str, type["Method"]] = {}
-
-
-def register(cls):
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def get_method_class(name: str) -> type["Method"]:
-    if name not in REGISTRY:
-        raise ValueError(f"unknown method {name!r}; choose from {sorted(REGISTRY)}")
-    return REGISTRY[name]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+class NotFittedError(UserError, RuntimeError):
+    """``sample``/``impute`` before ``fit`` or ``load``."""
 
 
 class Method:
     name: ClassVar[str]
     config_cls: ClassVar[type]
-    generative: ClassVar[bool] = True
-    impute_modes: ClassVar[tuple[str, ...]] = ("default",)  # what the sweep evaluates; see supported_modes()
-    relative_cost: ClassVar[int] = 1  # scheduling hint for parallel sweeps (longest first)
+    # ---- capabilities (declared; the evaluation, the CLI and the tests read them) ----
+    generative: ClassVar[bool] = True  # has ``sample``
     autoencoder: ClassVar[bool] = False  # has ``reconstruct`` (decode ∘ encode), see vae_ops.Autoencoded
     stochastic: ClassVar[bool] = True  # False: every imputation draw is the same, so it is computed once
+    conditionable: ClassVar[bool] = False  # a diffusion prior: imputes with any conditioner, ``steps`` applies
+    impute_modes: ClassVar[tuple[str, ...]] = ("default",)  # what the sweep evaluates; see supported_modes()
+    relative_cost: ClassVar[int] = 1  # scheduling hint for parallel sweeps (longest first)
+    # Config options (dotted paths) that this method's fit never reads — only sampling and imputation
+    # do — so two configs that differ only in them train the same model: they are left out of the fit's
+    # identity (fit_identity.py), and a cached fit takes the new values (``adopt_config``).
+    # Conservative by default (every option matters). tests/test_methods.py fits with each of them
+    # changed and checks the weights are identical.
+    FIT_INDEPENDENT: ClassVar[tuple[str, ...]] = ()
+    # Options the fit reads only because it samples (DiffPuter's E-step imputes the training set),
+    # which a fitted model may still change for later sampling and imputation.
+    SAMPLED_DURING_FIT: ClassVar[tuple[str, ...]] = ()
+    # Old spellings of config keys (dotted path → today's), accepted with a DeprecationWarning in
+    # overrides and upgraded silently in saved models and stored run settings of 0.1.0.
+    LEGACY_KEYS: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config=None, device: str = "auto", **overrides):
         config = self.build_config(config, **overrides)
@@ -98,14 +67,28 @@ class Method:
         self.image_shape: tuple[int, int, int] | None = None
         self.meta: dict = {}
 
+    # ---- config policy ----
+    @classmethod
+    def upgrade_config(cls, data: dict) -> dict:
+        """A config dict with 0.1.0's key spellings (``LEGACY_KEYS``) moved to today's."""
+        return rename_keys(data, cls.LEGACY_KEYS)[0] if cls.LEGACY_KEYS else data
+
+    @classmethod
+    def _upgrade_overrides(cls, overrides: dict) -> dict:
+        upgraded, found = rename_keys(overrides, cls.LEGACY_KEYS) if cls.LEGACY_KEYS else (overrides, [])
+        for old in found:
+            warnings.warn(f"{cls.name}: the option {old!r} is now {cls.LEGACY_KEYS[old]!r}; the old spelling "
+                          "will be removed in a later version", DeprecationWarning, stacklevel=4)
+        return upgraded
+
     @classmethod
     def build_config(cls, config=None, **overrides):
         """The checked config from a config object or dict (default: the method's defaults) and
         keyword overrides; ``precision = "auto"`` is left for the device to resolve."""
         cfg = config if config is not None else cls.config_cls()
         if isinstance(cfg, dict):
-            cfg = from_dict(cls.config_cls, cfg, cls.name)
-        cfg = merge(cfg, overrides, cls.name) if overrides else cfg
+            cfg = from_dict(cls.config_cls, cls._upgrade_overrides(cfg), cls.name)
+        cfg = merge(cfg, cls._upgrade_overrides(overrides), cls.name) if overrides else cfg
         cls.check_config(cfg)
         return cfg
 
@@ -119,12 +102,19 @@ class Method:
     @classmethod
     def validate_overrides(cls, overrides: dict) -> None:
         """Raise ConfigError unless ``overrides`` make a usable config for this method."""
-        cls.check_config(merge(cls.config_cls(), overrides, cls.name))
+        cls.check_config(merge(cls.config_cls(), cls._upgrade_overrides(overrides), cls.name))
+
+    @classmethod
+    def inference_options(cls) -> tuple[str, ...]:
+        """Dotted config paths a fitted model may change: what its fit never reads (``FIT_INDEPENDENT``)
+        and what it reads only to sample (``SAMPLED_DURING_FIT``)."""
+        return (*cls.FIT_INDEPENDENT, *cls.SAMPLED_DURING_FIT)
 
     def set_inference_options(self, overrides: dict) -> "Method":
         """Change how a fitted model samples and imputes (``inference_options()``: its samplers,
-        ``guidance.*``, ``impute.<conditioner>.*``, …), checked like any config; options that shape the
-        networks or their training are refused, since they would not match the weights."""
+        ``impute.<conditioner>.*``, …), checked like any config; options that shape the networks or
+        their training are refused, since they would not match the weights."""
+        overrides = self._upgrade_overrides(overrides)
         allowed = self.inference_options()
         for path, _ in leaves(overrides):
             if not under(path, allowed):
@@ -135,36 +125,10 @@ class Method:
         self._config_changed()
         return self
 
-    # Options the fit reads only because it samples (DiffPuter's E-step imputes the training set),
-    # which a fitted model may still change for later sampling and imputation.
-    SAMPLED_DURING_FIT: ClassVar[tuple[str, ...]] = ()
-
-    @classmethod
-    def inference_options(cls) -> tuple[str, ...]:
-        """Dotted config paths a fitted model may change: what its fit never reads (``FIT_INDEPENDENT``)
-        and what it reads only to sample (``SAMPLED_DURING_FIT``)."""
-        return (*cls.FIT_INDEPENDENT, *cls.SAMPLED_DURING_FIT)
-
-    # Config options (dotted paths) that this method's fit never reads — only sampling and imputation
-    # do — so two configs that differ only in them train the same model: the sweep's fit cache
-    # (``fit_settings``) ignores them, and a cached fit takes the new values (``adopt_config``).
-    # Conservative by default (every option matters); a subclass lists only what its _fit cannot see
-    # (DiffPuter's E-step samples during the fit, so its sampler is not among them).
-    # tests/test_methods.py fits with each of them changed and checks the weights are identical.
-    FIT_INDEPENDENT: ClassVar[tuple[str, ...]] = ()
-
     @classmethod
     def fit_settings(cls, config) -> dict:
         """``config`` as a dict without the ``FIT_INDEPENDENT`` options: what a fit depends on."""
-        out = to_dict(config)
-        for path in cls.FIT_INDEPENDENT:
-            *parents, leaf = path.split(".")
-            node = out
-            for key in parents:
-                node = node.get(key) if isinstance(node, dict) else None
-            if isinstance(node, dict):
-                node.pop(leaf, None)
-        return out
+        return fit_settings(cls, config)
 
     def adopt_config(self, config) -> "Method":
         """Take ``config`` for a fitted model whose fit it would have made identically (it differs
@@ -185,26 +149,21 @@ class Method:
         """Every imputation mode ``impute`` accepts (diffusion methods: every conditioner that fits)."""
         return tuple(cls.impute_modes)
 
-    def _train_options(self, stage: str) -> dict:
-        """``train()``'s checkpoint options for one training stage of this fit (none without a dir)."""
-        folder = getattr(self, "checkpoint_dir", None)
-        if folder is None:
-            return {}
-        return {"checkpoint": Path(folder) / f"{stage}.ckpt", "checkpoint_every": self.checkpoint_every}
-
     # ---- hooks for subclasses (tensors in [0, 1], already validated) ----
     def _build(self, image_shape: tuple[int, int, int]) -> None:
         raise NotImplementedError
 
-    def _fit(self, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator, progress: bool) -> None:
+    def _fit(self, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator, progress: bool,
+             options: FitOptions) -> None:
         raise NotImplementedError
 
     def _sample(self, n: int, generator: torch.Generator, progress: bool) -> torch.Tensor:
         raise NotImplementedError
 
     def _impute(self, x: torch.Tensor, obs_mask: torch.Tensor, mode: str, generator: torch.Generator,
-                progress: bool) -> torch.Tensor:
-        """One draw of the missing pixels (the caller restores observed pixels)."""
+                progress: bool, steps: int | None) -> tuple[torch.Tensor, Cost]:
+        """One draw of the missing pixels (the caller restores observed pixels) and its cost per
+        image; ``steps`` (conditionable methods only) overrides the solver's number of steps."""
         raise NotImplementedError
 
     def _reconstruct(self, x: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
@@ -224,17 +183,7 @@ class Method:
         return out
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        expected = set(self.state_tensors())
-        if set(tensors) != expected:
-            missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
-            raise ArtifactError(f"weights do not match the config (missing {missing[:5]}, unexpected {extra[:5]})")
-        for name, part in self._parts().items():
-            if isinstance(part, torch.Tensor):
-                part.copy_(tensors[name])
-            else:
-                prefix = name + "."
-                part.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-                part.to(self.device).eval().requires_grad_(False)
+        artifact.load_state_tensors(self, tensors)
 
     # ---- public API ----
     @property
@@ -245,6 +194,9 @@ class Method:
         if not self.fitted:
             raise NotFittedError(f"{self.name}: call fit() (or {type(self).__name__}.load(dir)) first")
 
+    def _prepare(self, x, obs_mask, **kw):
+        return prepare_images(x, obs_mask, fill_value=getattr(self.config, "fill_value", 0.0), **kw)
+
     def fit(self, x, obs_mask=None, *, seed: int = 0, progress: bool = True, cache_dir=None, checkpoint_dir=None,
             checkpoint_every: float = 300.0):
         """Fit on incomplete images: NaN in ``x`` and/or ``obs_mask`` = 0 mark missing pixels.
@@ -254,8 +206,9 @@ class Method:
         as training it again), so it only saves time. ``checkpoint_dir``: where each training loop
         saves its state every ``checkpoint_every`` seconds; a fit killed and called again with the
         same data, seed and directory resumes there (bit-identical on the CPU)."""
-        self.cache_dir, self.checkpoint_dir, self.checkpoint_every = cache_dir, checkpoint_dir, checkpoint_every
-        xt, m = prepare_images(x, obs_mask, fill_value=getattr(self.config, "fill_value", 0.0))
+        options = FitOptions(Path(cache_dir) if cache_dir is not None else None,
+                             Path(checkpoint_dir) if checkpoint_dir is not None else None, checkpoint_every)
+        xt, m = self._prepare(x, obs_mask)
         if m.sum() == 0:
             raise InputError("x: every pixel is missing; nothing to learn from")
         self.image_shape = tuple(xt.shape[1:])
@@ -264,7 +217,7 @@ class Method:
         with rng.isolated(seed, self.device):
             self._build(self.image_shape)
             start = time.perf_counter()
-            self._fit(xt, m, rng.generator(seed), progress)
+            self._fit(xt, m, rng.generator(seed), progress, options)
         self.meta.update(fitted=True, fit_seconds=time.perf_counter() - start, fit_seed=seed,
                          train_size=int(xt.shape[0]), train_missing_rate=float(1 - m.mean()))
         return self
@@ -282,7 +235,7 @@ class Method:
         """``n`` unconditional samples in [0, 1], N×C×H×W."""
         self._check_fitted()
         if not self.generative:
-            raise NotImplementedError(f"method {self.name!r} is not generative; it can only impute")
+            raise Unsupported(f"method {self.name!r} is not generative; it can only impute")
         if int(n) < 1:
             raise InputError(f"n must be ≥ 1, got {n}")
         with torch.inference_mode(), rng.isolated(None, self.device):
@@ -297,121 +250,55 @@ class Method:
         the per-pixel spread (``interval(level)`` its central intervals). ``mode``: one of
         :meth:`supported_modes` (for the diffusion methods, any conditioner of
         :mod:`ldmiss.diffusion.conditioners`); ``steps`` overrides its number of steps (cost ∝ steps).
-        Images with no observed pixel are imputed from the prior (warning).
+        ``cost`` of the result is the work of one draw per image. Images with no observed pixel are
+        imputed from the prior (warning).
         """
         self._check_fitted()
         mode = mode or self.impute_modes[0]
         if mode not in self.supported_modes():
-            raise ValueError(f"{self.name}: unknown imputation mode {mode!r}; choose from {list(self.supported_modes())}")
+            raise UsageError(f"{self.name}: unknown imputation mode {mode!r}; choose from {list(self.supported_modes())}")
         if int(draws) < 1:
             raise InputError(f"draws must be ≥ 1, got {draws}")
-        hook_options = {}
         if steps is not None:
-            if not hasattr(self, "impute_cost"):
+            if not self.conditionable:
                 raise InputError(f"{self.name}: steps applies to the diffusion methods only")
             if int(steps) < 1:
                 raise InputError(f"steps must be ≥ 1, got {steps}")
-            hook_options["steps"] = int(steps)
-        xt, m = prepare_images(x, obs_mask, image_shape=self.image_shape,
-                               fill_value=getattr(self.config, "fill_value", 0.0))
+            steps = int(steps)
+        xt, m = self._prepare(x, obs_mask, image_shape=self.image_shape)
         warn_if_unobserved(m)
         gen = rng.generator(seed)
-        outs = []
+        outs, cost = [], Cost()
         with torch.no_grad(), rng.isolated(None, self.device):  # guidance re-enables gradients for its own step only
             for _ in range(int(draws) if self.stochastic else 1):
-                xhat = self._impute(xt, m, mode, gen, progress, **hook_options).clamp(0, 1).cpu()
-                outs.append(m * xt + (1 - m) * xhat)
+                xhat, cost = self._impute(xt, m, mode, gen, progress, steps)
+                outs.append(m * xt + (1 - m) * xhat.clamp(0, 1).cpu())
             if not self.stochastic:
                 outs = outs * int(draws)  # the same draw, D times: std 0, as it would be computed
         stack = torch.stack(outs)
         if draws == 1:
-            return Imputation(mean=stack[0].numpy())
-        return Imputation(mean=stack.mean(0).numpy(), draws=stack.numpy(), std=stack.std(0).numpy())
+            return Imputation(mean=stack[0].numpy(), cost=cost)
+        return Imputation(mean=stack.mean(0).numpy(), draws=stack.numpy(), std=stack.std(0).numpy(), cost=cost)
 
     def reconstruct(self, x, obs_mask=None) -> np.ndarray:
         """decode(encode(x̃, m)) in [0, 1] for methods with an autoencoder (no pixel restored)."""
         self._check_fitted()
         if not self.autoencoder:
-            raise NotImplementedError(f"method {self.name!r} has no autoencoder to reconstruct with")
-        xt, m = prepare_images(x, obs_mask, image_shape=self.image_shape,
-                               fill_value=getattr(self.config, "fill_value", 0.0))
+            raise Unsupported(f"method {self.name!r} has no autoencoder to reconstruct with")
+        xt, m = self._prepare(x, obs_mask, image_shape=self.image_shape)
         with torch.no_grad():
             return self._reconstruct(xt, m).clamp(0, 1).cpu().numpy()
 
-    # ---- artifacts ----
-    def save(self, directory: str | Path) -> Path:
-        """Write ``config.json`` + ``weights.safetensors`` into ``directory`` (files replaced atomically)."""
+    # ---- artifacts (methods/artifact.py) ----
+    def save(self, directory: str | Path, weights_from: str | Path | None = None) -> Path:
+        """Write ``config.json`` + ``weights.safetensors`` into ``directory`` (files replaced atomically);
+        ``weights_from``: a saved directory with these very weights, linked instead of rewritten."""
         self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_tensors().items()}
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".safetensors")
-        os.close(fd)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; artifacts are meant to be shared
-        save_file(tensors, tmp)
-        digest = _sha256(Path(tmp))
-        os.replace(tmp, directory / WEIGHTS_FILE)
-        doc = {"format": ARTIFACT_FORMAT, "ldmiss_version": __version__, "method": self.name,
-               "image_shape": list(self.image_shape), "config": to_dict(self.config), "meta": self.meta,
-               "weights_sha256": digest}
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".json")
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=2, default=float)
-        os.replace(tmp, directory / CONFIG_FILE)
-        return directory
+        return artifact.save_artifact(self, directory, weights_from)
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> "Method":
-        method = load_method(directory, device=device)
+        method = artifact.load_method(directory, device=device)
         if cls is not Method and not isinstance(method, cls):
-            raise ArtifactError(f"{directory} holds a {method.name!r} model, not {cls.name!r}")
+            raise artifact.ArtifactError(f"{directory} holds a {method.name!r} model, not {cls.name!r}")
         return method
-
-
-def read_artifact_config(directory: str | Path) -> dict:
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ArtifactError(f"model directory {directory} does not exist")
-    path = directory / CONFIG_FILE
-    if not path.is_file():
-        raise ArtifactError(f"{directory} is not an ldmiss model directory: {CONFIG_FILE} is missing")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path} is corrupted (not valid JSON: {exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
-        raise ArtifactError(f"{path} is not an {ARTIFACT_FORMAT} config")
-    for key in ("method", "image_shape", "config", "weights_sha256"):
-        if key not in doc:
-            raise ArtifactError(f"{path} lacks the field {key!r}")
-    return doc
-
-
-def load_method(directory: str | Path, device: str = "auto") -> Method:
-    """Rebuild a fitted method from its directory (config.json + weights.safetensors)."""
-    directory = Path(directory)
-    doc = read_artifact_config(directory)
-    try:
-        cls = get_method_class(doc["method"])
-    except ValueError as exc:
-        raise ArtifactError(f"{directory}: {exc}") from exc
-    weights = directory / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ArtifactError(f"{directory}: {WEIGHTS_FILE} is missing")
-    if _sha256(weights) != doc["weights_sha256"]:
-        raise ArtifactError(f"{weights} is corrupted: its SHA-256 does not match the one in {CONFIG_FILE}")
-    try:
-        method = cls(from_dict(cls.config_cls, doc["config"]), device=device)
-    except (TypeError, ValueError) as exc:
-        raise ArtifactError(f"{directory}: invalid config ({exc})") from exc
-    method.image_shape = tuple(doc["image_shape"])
-    method._build(method.image_shape)
-    try:
-        tensors = load_file(str(weights))
-        method.load_state_tensors(tensors)
-    except Exception as exc:
-        raise ArtifactError(f"{weights} could not be loaded into a {doc['method']!r} model: {exc}") from exc
-    method.meta = dict(doc.get("meta", {}))
-    method.meta["fitted"] = True
-    return method

@@ -3,18 +3,21 @@
 A method with a diffusion prior says three things: its prior in its diffusion space
 (:meth:`_diffusion_prior`), how that space meets pixels (:meth:`_observation`), and how to turn a
 solution into pixels (:meth:`_to_pixels`). Every conditioner of :mod:`ldmiss.diffusion.conditioners`
-that the space supports then works through ``impute(..., mode=name)``, with no mode branching here.
+that the space supports then works through ``impute(..., mode=name)``, configured by
+``config.impute.<name>`` (``steps`` 0 = the prior sampler's steps), with no mode branching here.
 ``impute_modes`` stays the modes the sweep evaluates; :meth:`supported_modes` is all of them.
 """
 from __future__ import annotations
 
 import torch
 
-from ..diffusion.conditioners import CONDITIONERS, Observation, Prior, ReplacementConfig, get_conditioner, run_conditioner
+from ..diffusion.conditioners import CONDITIONERS, Observation, Prior, get_conditioner, run_conditioner
 from .common import batched
+from .result import Cost
 
 
 class Conditioned:
+    conditionable = True
     elementwise = False  # the diffusion space is pixel space up to an affine map (pixel replacement works)
 
     # ---- what a method supplies ----
@@ -27,11 +30,8 @@ class Conditioned:
     def _to_pixels(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def _impute_steps(self) -> int:
-        """Steps of one conditioned solve when the conditioner's config says 0."""
-        raise NotImplementedError
-
-    def _impute_batch_size(self) -> int:
+    def _sampler_config(self):
+        """The prior's own ``SamplerConfig``: its steps are every conditioner's default."""
         raise NotImplementedError
 
     # ---- shared ----
@@ -41,23 +41,22 @@ class Conditioned:
         return tuple(cls.impute_modes) + tuple(sorted(rest))
 
     def conditioner_config(self, mode: str):
-        """The config a conditioner runs with: ``guidance`` → ``config.guidance``; pixel
-        ``replacement`` → the method's ``resample_jumps``; the others → ``config.impute.<mode>``."""
-        if mode == "guidance":
-            return self.config.guidance
-        if mode == "replacement":
-            return ReplacementConfig(steps=0, resample_jumps=getattr(self.config, "resample_jumps", 1))
+        """The config ``mode`` runs with: ``config.impute.<mode>``."""
         return getattr(self.config.impute, mode)
 
-    def impute_cost(self, mode: str, steps: int | None = None) -> dict:
-        """Steps and network evaluations per image of one imputation draw in ``mode``, from the config."""
-        cond, cfg = get_conditioner(mode), self.conditioner_config(mode)
-        steps = steps or cfg.steps or self._impute_steps()
-        return {"steps": steps, "nfe": cond.nfe(cfg, steps)}
+    def impute_steps(self, mode: str, steps: int | None = None) -> int:
+        """Steps of one ``mode`` solve: ``steps`` if given, else the conditioner's own ``steps``
+        setting, else (0) the prior sampler's."""
+        return int(steps or self.conditioner_config(mode).steps or self._sampler_config().steps)
 
-    def _impute(self, x, obs_mask, mode, generator, progress, steps: int | None = None):
+    def planned_cost(self, mode: str, steps: int | None = None) -> Cost:
+        """What one ``mode`` draw will cost per image, from the conditioner's cost formula (before running)."""
+        steps = self.impute_steps(mode, steps)
+        return Cost(steps=steps, nfe=get_conditioner(mode).nfe(self.conditioner_config(mode), steps))
+
+    def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
         cfg = self.conditioner_config(mode)
-        steps = self.impute_cost(mode, steps)["steps"]
+        steps = self.impute_steps(mode, steps)
         prior = self._diffusion_prior()
 
         def one_batch(xo, m, tick):
@@ -65,8 +64,6 @@ class Conditioned:
             with torch.no_grad():
                 return self._to_pixels(u)
 
-        out = batched(one_batch, x, obs_mask, self._impute_batch_size(), self.device, f"{self.name} impute ({mode})",
-                      progress, steps)
-        self.meta.setdefault("impute_cost", {})[mode] = {"steps": steps, "nfe": prior.nfe,
-                                                         "backward_nfe": prior.backward_nfe}
-        return out
+        out = batched(one_batch, x, obs_mask, self._sampler_config().batch_size, self.device,
+                      f"{self.name} impute ({mode})", progress, steps)
+        return out, Cost(steps=steps, nfe=prior.nfe, backward_nfe=prior.backward_nfe)

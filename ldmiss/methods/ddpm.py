@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..config import constrain, GuidanceConfig, LossConfig, SamplerConfig, SDEConfig, TrainConfig, to_dict
-from ..diffusion import VPSDE, ConditionerConfigs, Observation, Prior, sample
+from ..config import constrain, to_dict
+from ..diffusion import VPSDE, LossConfig, Observation, Prior, SamplerConfig, SDEConfig, conditioner_configs, sample
 from ..nets import build_eps_net
 from ..nets.precision import PRECISIONS
-from ..training import train
-from .base import Method, register
-from .conditioned import Conditioned
+from ..training import TrainConfig, train
+from .base import Method
 from .common import batch_slices, diffusion_loss, eps_score, progress_bar, to_model_space, to_pixel_space
+from .conditioned import Conditioned
+from .registry import register
 
 
 @dataclass
@@ -30,14 +31,13 @@ class PixelDiffusionConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     sde: SDEConfig = field(default_factory=SDEConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
-    resample_jumps: int = 1  # RePaint resampling for replacement imputation (1 = none)
     precision: str = "fp32"  # "fp32", "bf16" (autocast) or "tf32" for the ε-network (nets/precision.py)
     compile: bool = False  # torch.compile the ε-network
-    impute: ConditionerConfigs = field(default_factory=ConditionerConfigs)  # conditioners' knobs (guidance: above)
+    # every conditioner's knobs, pixel replacement included (impute.replacement.resample_jumps: RePaint)
+    impute: conditioner_configs(elementwise=True) = field(default_factory=conditioner_configs(elementwise=True))
 
 
-constrain("PixelDiffusionConfig", resample_jumps=("range", 1, None), precision=("choices", PRECISIONS))
+constrain("PixelDiffusionConfig", precision=("choices", PRECISIONS))
 
 
 @register
@@ -45,7 +45,8 @@ class PixelDDPM(Conditioned, Method):
     name = "ddpm"
     config_cls = PixelDiffusionConfig
     relative_cost = 3
-    FIT_INDEPENDENT = ("sampler", "guidance", "resample_jumps", "impute")  # MissDiff training only
+    FIT_INDEPENDENT = ("sampler", "impute")  # MissDiff training only
+    LEGACY_KEYS = {"guidance": "impute.guidance", "resample_jumps": "impute.replacement.resample_jumps"}
     impute_modes = ("replacement", "guidance")  # evaluated by the sweep; supported_modes() has every conditioner
     elementwise = True
 
@@ -56,12 +57,12 @@ class PixelDDPM(Conditioned, Method):
     def _parts(self):
         return {"net": self.net}
 
-    def _train_net(self, x01, obs_mask, generator, progress, desc, model=None, stage="net"):
+    def _train_net(self, x01, obs_mask, generator, progress, desc, options, model=None, stage="net"):
         """One training run of ε_θ on images in [0, 1]; ``obs_mask`` None = full loss."""
         model = model if model is not None else self.net
         data = (to_model_space(x01),) if obs_mask is None else (to_model_space(x01), obs_mask)
         return train(model, self.training_loss(model, masked=obs_mask is not None), data, self.config.train,
-                     generator, desc=desc, progress=progress, device=self.device, **self._train_options(stage))
+                     generator, desc=desc, progress=progress, device=self.device, **options.train_options(stage))
 
     def training_loss(self, model, masked: bool = True):
         """ε_θ's training closure in the configured precision: ``masked`` = the MissDiff loss on
@@ -70,8 +71,8 @@ class PixelDDPM(Conditioned, Method):
         return diffusion_loss(model, self.sde, self.config.loss, masked=masked,
                               precision=self.config.precision, compile=self.config.compile)
 
-    def _fit(self, x, obs_mask, generator, progress):
-        self.net, info = self._train_net(x, obs_mask, generator, progress, "ddpm (MissDiff)")
+    def _fit(self, x, obs_mask, generator, progress, options):
+        self.net, info = self._train_net(x, obs_mask, generator, progress, "ddpm (MissDiff)", options)
         self.meta.update(net_fit=info)
 
     def _score(self):
@@ -98,8 +99,5 @@ class PixelDDPM(Conditioned, Method):
     def _to_pixels(self, x):
         return to_pixel_space(x)
 
-    def _impute_steps(self) -> int:
-        return self.config.sampler.steps
-
-    def _impute_batch_size(self) -> int:
-        return self.config.sampler.batch_size
+    def _sampler_config(self):
+        return self.config.sampler

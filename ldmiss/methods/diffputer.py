@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import rng
-from ..config import TrainConfig, constrain
-from .base import register
+from ..config import constrain
+from ..diffusion.conditioners import CONDITIONERS
+from ..errors import UsageError
+from ..training import TrainConfig
 from .ddpm import PixelDDPM, PixelDiffusionConfig
+from .registry import register
 
 
 @dataclass
@@ -37,10 +40,10 @@ class DiffPuter(PixelDDPM):
     config_cls = DiffPuterConfig
     impute_modes = ("replacement",)
     # its E-step imputes the training set by replacement during the fit: the sampler and
-    # resample_jumps shape the model, so only guidance and the other conditioners' knobs are free
-    # of the fit; a fitted DiffPuter may still sample and impute with another sampler
-    FIT_INDEPENDENT = ("guidance", "impute")
-    SAMPLED_DURING_FIT = ("sampler", "resample_jumps")
+    # impute.replacement shape the model, so only the other conditioners' knobs are free of the
+    # fit; a fitted DiffPuter may still sample and impute with another sampler
+    FIT_INDEPENDENT = tuple(f"impute.{n}" for n, c in CONDITIONERS.items() if c.supports(True) and n != "replacement")
+    SAMPLED_DURING_FIT = ("sampler", "impute.replacement")
 
     def initial_fill(self, x, obs_mask):
         if self.config.init_fill == "zero":
@@ -48,7 +51,7 @@ class DiffPuter(PixelDDPM):
         if self.config.init_fill == "mean":
             mean = (x * obs_mask).sum(0) / obs_mask.sum(0).clamp_min(1)
             return obs_mask * x + (1 - obs_mask) * mean
-        raise ValueError(f"init_fill must be 'zero' or 'mean', not {self.config.init_fill!r}")
+        raise UsageError(f"init_fill must be 'zero' or 'mean', not {self.config.init_fill!r}")
 
     def e_step(self, completed, x, obs_mask, generator, progress):
         """Re-impute the missing pixels of the training set; observed pixels never change.
@@ -61,14 +64,14 @@ class DiffPuter(PixelDDPM):
         if len(rows) == 0:
             return completed
         xs, ms = x[rows], obs_mask[rows]
-        draws = [self._impute(xs, ms, "replacement", generator, progress) for _ in range(self.config.e_step_draws)]
+        draws = [self._impute(xs, ms, "replacement", generator, progress)[0] for _ in range(self.config.e_step_draws)]
         completed[rows] = ms * xs + (1 - ms) * torch.stack(draws).mean(0)
         return completed
 
-    def _fit(self, x, obs_mask, generator, progress):
+    def _fit(self, x, obs_mask, generator, progress, options):
         cfg = self.config
         if cfg.em_iterations < 1:
-            raise ValueError("em_iterations must be ≥ 1")
+            raise UsageError("em_iterations must be ≥ 1")
         completed = self.initial_fill(x, obs_mask)
         raw, infos = self.net, []
         for k in range(cfg.em_iterations):
@@ -76,8 +79,8 @@ class DiffPuter(PixelDDPM):
                 with rng.isolated(rng.seed_from(generator), self.device):  # a fresh initialisation
                     self._build(self.image_shape)
                 raw = self.net
-            self.net, info = self._train_net(completed, None, generator, progress, f"diffputer M-step {k + 1}", model=raw,
-                                             stage=f"m_step{k + 1}")
+            self.net, info = self._train_net(completed, None, generator, progress, f"diffputer M-step {k + 1}", options,
+                                             model=raw, stage=f"m_step{k + 1}")
             infos.append(info)
             if k < cfg.em_iterations - 1:
                 with torch.inference_mode():

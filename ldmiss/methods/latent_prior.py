@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import rng
-from ..config import LossConfig, SamplerConfig, SDEConfig, TrainConfig, constrain, to_dict
-from ..diffusion import VPSDE, LatentNormalizer, sample
+from ..config import constrain, to_dict
+from ..diffusion import VPSDE, LatentNormalizer, LossConfig, SamplerConfig, SDEConfig, sample
 from ..diffusion.normalizer import KINDS
 from ..nets import build_eps_net
 from ..nets.precision import PRECISIONS
-from ..training import train
+from ..training import TrainConfig, train
 from .common import batch_slices, diffusion_loss, eps_score
 
 

@@ -5,13 +5,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..config import GuidanceConfig
-from ..diffusion import ConditionerConfigs, Observation, Prior
-from .base import Method, register
+from ..diffusion import Observation, Prior, conditioner_configs
+from .base import Method
 from .common import batch_slices, progress_bar
 from .conditioned import Conditioned
 from .latent_prior import LatentPrior, LatentPriorConfig
-from .vae_ops import Autoencoded, VAEConfig, build_vae, decode_latents, encode_means, fit_vae
+from .registry import register
+from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, decode_latents, encode_means, fit_vae
 
 
 @dataclass
@@ -19,8 +19,8 @@ class LDMissConfig:
     fill_value: float = 0.0
     vae: VAEConfig = field(default_factory=VAEConfig)
     prior: LatentPriorConfig = field(default_factory=LatentPriorConfig)
-    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
-    impute: ConditionerConfigs = field(default_factory=ConditionerConfigs)  # the other conditioners' knobs
+    # every conditioner's knobs (impute.guidance: self-guidance, the poster's); replacement is pixel-only
+    impute: conditioner_configs(elementwise=False) = field(default_factory=conditioner_configs(elementwise=False))
 
 
 @register
@@ -37,7 +37,9 @@ class LDMiss(Autoencoded, Conditioned, Method):
     config_cls = LDMissConfig
     relative_cost = 2
     impute_modes = ("guidance",)
-    FIT_INDEPENDENT = ("prior.sampler", "guidance", "impute")  # the fit trains the β-VAE and the prior only
+    # the fit trains the β-VAE and the prior only
+    FIT_INDEPENDENT = ("prior.sampler", "impute", *(f"vae.{k}" for k in VAE_INFERENCE_ONLY))
+    LEGACY_KEYS = {"guidance": "impute.guidance"}
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -53,12 +55,12 @@ class LDMiss(Autoencoded, Conditioned, Method):
     def _parts(self):
         return {"vae": self.vae, **self.prior.parts()}
 
-    def _fit(self, x, obs_mask, generator, progress):
+    def _fit(self, x, obs_mask, generator, progress, options):
         self.vae, vae_info = fit_vae(self.vae, self.config.vae, x, obs_mask, generator, progress, self.device,
-                                     getattr(self, "cache_dir", None), fill_value=self.config.fill_value,
-                                     **self._train_options("vae"))
+                                     options.cache_dir, fill_value=self.config.fill_value,
+                                     **options.train_options("vae"))
         z = encode_means(self.vae, x, obs_mask, self.device)
-        prior_info = self.prior.fit(z, generator, progress, **self._train_options("prior"))
+        prior_info = self.prior.fit(z, generator, progress, **options.train_options("prior"))
         self.meta.update(vae_fit=vae_info, prior_fit=prior_info)
 
     def _config_changed(self) -> None:
@@ -94,8 +96,5 @@ class LDMiss(Autoencoded, Conditioned, Method):
     def _to_pixels(self, u):
         return self.decode(u)
 
-    def _impute_steps(self) -> int:
-        return self.config.guidance.steps or self.prior.cfg.sampler.steps
-
-    def _impute_batch_size(self) -> int:
-        return self.prior.cfg.sampler.batch_size
+    def _sampler_config(self):
+        return self.prior.cfg.sampler

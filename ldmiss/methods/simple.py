@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .base import Method, register
+from .base import Method
 from .common import batched
-from .vae_ops import INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, encode_means, fit_vae, map_latents
+from .registry import register
+from .result import Cost
+from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, encode_means, fit_vae, map_latents
 
 
 @dataclass
@@ -33,13 +35,13 @@ class MeanImputer(Method):
     def _parts(self):
         return {"pixel_mean": self.pixel_mean}
 
-    def _fit(self, x, obs_mask, generator, progress):
+    def _fit(self, x, obs_mask, generator, progress, options):
         counts = obs_mask.sum(0)
         global_mean = (x * obs_mask).sum() / obs_mask.sum()
         self.pixel_mean = torch.where(counts > 0, (x * obs_mask).sum(0) / counts.clamp_min(1), global_mean)
 
-    def _impute(self, x, obs_mask, mode, generator, progress):
-        return self.pixel_mean.expand_as(x).clone()
+    def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
+        return self.pixel_mean.expand_as(x).clone(), Cost()
 
 
 @dataclass
@@ -60,7 +62,7 @@ class VAEImputer(Autoencoded, Method):
     stochastic = False  # encoder mean and MAP decoder inversion are deterministic
     impute_modes = ("encoder", "map")
     # decoder inversion's settings (the ones the shared β-VAE cache ignores too) and its batching
-    FIT_INDEPENDENT = (*(f"vae.{k}" for k in INFERENCE_ONLY), "batch_size")
+    FIT_INDEPENDENT = (*(f"vae.{k}" for k in VAE_INFERENCE_ONLY), "batch_size")
 
     def _build(self, image_shape):
         self.vae = build_vae(self.config.vae, image_shape).to(self.device)
@@ -68,13 +70,14 @@ class VAEImputer(Autoencoded, Method):
     def _parts(self):
         return {"vae": self.vae}
 
-    def _fit(self, x, obs_mask, generator, progress):
+    def _fit(self, x, obs_mask, generator, progress, options):
         self.vae, info = fit_vae(self.vae, self.config.vae, x, obs_mask, generator, progress, self.device,
-                                 getattr(self, "cache_dir", None), fill_value=self.config.fill_value,
-                                 **self._train_options("vae"))
+                                 options.cache_dir, fill_value=self.config.fill_value, **options.train_options("vae"))
         self.meta.update(vae_fit=info)
 
-    def _impute(self, x, obs_mask, mode, generator, progress):
+    def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
+        """Encoder mean → decoder (one pass of each), or ``map``: ``map_steps`` more decoder passes,
+        each with a backward pass, from there."""
         cfg = self.config.vae
 
         def one_batch(xo, m, tick):
@@ -85,5 +88,8 @@ class VAEImputer(Autoencoded, Method):
             with torch.no_grad():
                 return self.vae.decode(z.to(self.device))
 
-        return batched(one_batch, x, obs_mask, self.config.batch_size, self.device, f"vae impute ({mode})",
-                       progress and mode == "map")
+        out = batched(one_batch, x, obs_mask, self.config.batch_size, self.device, f"vae impute ({mode})",
+                      progress and mode == "map")
+        if mode == "map":
+            return out, Cost(steps=cfg.map_steps, nfe=1 + cfg.map_steps, backward_nfe=cfg.map_steps)
+        return out, Cost(steps=1, nfe=1)

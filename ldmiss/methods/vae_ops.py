@@ -1,22 +1,20 @@
 """The robust β-VAE stage shared by LDMiss and the ``vae`` reference: config, fitting, encoding."""
 from __future__ import annotations
 
-import dataclasses
-import fcntl
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
-from ..config import TrainConfig, constrain
+from .. import cache
+from ..config import constrain, to_dict
+from ..errors import UsageError
 from ..nets import VAE
 from ..nets.likelihoods import LIKELIHOODS
 from ..nets.precision import PRECISIONS, autocast
-from ..training import train
+from ..training import TrainConfig, train
 from .common import batch_slices
+from .fit_identity import digest, without_paths
 
 
 @dataclass
@@ -36,13 +34,15 @@ class VAEConfig:
     likelihood: str = "bernoulli"  # decoder p(x | z): bernoulli, cbernoulli or gaussian (nets/likelihoods.py)
 
 
-constrain("VAEConfig", precision=("choices", PRECISIONS), likelihood=("choices", LIKELIHOODS), latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
-          iw_samples=("range", 1, None), encoder_drop=("range", 0.0, 0.95), map_steps=("range", 0, None), map_lr=("range", 0.0, None))
+constrain("VAEConfig", precision=("choices", PRECISIONS), likelihood=("choices", LIKELIHOODS),
+          latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
+          iw_samples=("range", 1, None), encoder_drop=("range", 0.0, 0.95), map_steps=("range", 0, None),
+          map_lr=("range", 0.0, None))
 
 
 def build_vae(cfg: VAEConfig, image_shape) -> VAE:
     if image_shape[1] % 4 or image_shape[2] % 4:
-        raise ValueError(f"the β-VAE downsamples by 4; image size {image_shape[1:]} must be divisible by 4")
+        raise UsageError(f"the β-VAE downsamples by 4; image size {image_shape[1:]} must be divisible by 4")
     return VAE(image_shape[0], cfg.latent_channels, cfg.width, cfg.encoder_sees_mask, cfg.likelihood)
 
 
@@ -71,41 +71,32 @@ def fit_vae(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, g
     if cache_dir is None:
         return train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device,
                      checkpoint=checkpoint, checkpoint_every=checkpoint_every)
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"vae-{_fit_key(vae, cfg, x, obs_mask, generator, fill_value)}.pt"
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.is_file():
-            state = torch.load(path, weights_only=True)
+    with cache.entry(cache_dir, f"vae-{_fit_key(vae, cfg, x, obs_mask, generator, fill_value)}") as entry:
+        if entry.ready:
+            state = torch.load(entry.path / "vae.pt", weights_only=True)
             vae.load_state_dict(state["weights"])
             generator.set_state(state["generator"])
             return vae.to(device).eval().requires_grad_(False), {**json.loads(state["info"]), "cached": True}
-        ckpt = path.with_suffix(".ckpt")
         vae, info = train(vae, loss, (x, obs_mask), cfg.train, generator, desc="β-VAE", progress=progress, device=device,
-                          checkpoint=ckpt, checkpoint_every=checkpoint_every)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}")
-        torch.save({"weights": {k: v.cpu() for k, v in vae.state_dict().items()}, "generator": generator.get_state(),
-                    "info": json.dumps(info)}, tmp)
-        os.replace(tmp, path)
-        ckpt.unlink(missing_ok=True)
+                          checkpoint=entry.scratch / "vae.ckpt", checkpoint_every=checkpoint_every)
+        with entry.build() as tmp:
+            torch.save({"weights": {k: v.cpu() for k, v in vae.state_dict().items()},
+                        "generator": generator.get_state(), "info": json.dumps(info)}, tmp / "vae.pt")
     return vae, {**info, "cached": False}
 
 
 # Settings that only the `vae` method's decoder inversion reads, after training: two configs that
-# differ in them train the same β-VAE, so they must not split the shared cache.
-INFERENCE_ONLY = ("map_steps", "map_lr")
+# differ in them train the same β-VAE. The methods that hold a VAEConfig list them among their
+# FIT_INDEPENDENT options, and the shared β-VAE cache leaves them out of its key.
+VAE_INFERENCE_ONLY = ("map_steps", "map_lr")
 
 
 def _fit_key(vae: VAE, cfg: VAEConfig, x: torch.Tensor, obs_mask: torch.Tensor, generator: torch.Generator,
              fill_value: float = 0.0) -> str:
-    training = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in INFERENCE_ONLY}
+    training = without_paths(to_dict(cfg), VAE_INFERENCE_ONLY)
     if cfg.encoder_drop:  # the hidden pixels' value; otherwise x already holds it in every missing pixel
         training["fill_value"] = fill_value
-    h = hashlib.sha256(json.dumps(training, sort_keys=True).encode())
-    for t in (x, obs_mask, generator.get_state(), *vae.state_dict().values()):
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:24]
+    return digest(training, x, obs_mask, generator.get_state(), *vae.state_dict().values())
 
 
 @torch.no_grad()

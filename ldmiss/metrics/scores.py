@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import warnings
+
 import numpy as np
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
+from .. import rng
 from .features import Features, Logits
 
 
@@ -59,8 +61,11 @@ def fid(real, fake, dataset: str = "mnist") -> float:
 
 
 def inception_score(images, splits: int = 1, dataset: str = "mnist") -> tuple[float, float]:
-    """IS (mean, std over splits) from the classifier's softmax; 1 ≤ IS ≤ 10 on MNIST."""
-    with warnings.catch_warnings():  # torchmetrics warns that IS buffers features (fine at MNIST scale)
+    """IS (mean, std over splits) from the classifier's softmax; 1 ≤ IS ≤ 10 on MNIST.
+
+    torchmetrics shuffles the features with torch's global RNG before splitting them, which moves the
+    score in its 7th digit: under a fixed seed here, so an IS depends on the images alone."""
+    with warnings.catch_warnings(), rng.isolated(0):  # torchmetrics warns that IS buffers features (fine at MNIST scale)
         warnings.simplefilter("ignore", UserWarning)
         metric = InceptionScore(feature=Logits(dataset), splits=splits, normalize=False)
         with torch.inference_mode():

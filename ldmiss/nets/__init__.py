@@ -1,4 +1,5 @@
 """Networks: they map tensors to tensors and know nothing about SDEs, masks or training."""
+from ..errors import UsageError
 from .classifier import ImageClassifier, MNISTClassifier
 from .mlp import ResMLP
 from .unet import UNet
@@ -10,6 +11,7 @@ EPS_NETS = {"mlp": ResMLP, "unet": UNet}
 def check_net_options(kind: str, options: dict, path: str = "net") -> None:
     """Fail before training on an unknown ε-network or a misspelt/mistyped option of it."""
     import inspect
+
     from ..config import ConfigError
     if kind not in EPS_NETS:
         raise ConfigError(f"eps_net: unknown ε-network {kind!r}; choose from {sorted(EPS_NETS)}")
@@ -35,13 +37,13 @@ def check_net_options(kind: str, options: dict, path: str = "net") -> None:
 def build_eps_net(kind: str, shape, **kwargs):
     """ε-network by name (``mlp`` for latents, ``unet`` for images) for inputs of ``shape`` (C×H×W)."""
     if kind not in EPS_NETS:
-        raise ValueError(f"unknown ε-network {kind!r}; choose from {sorted(EPS_NETS)}")
+        raise UsageError(f"unknown ε-network {kind!r}; choose from {sorted(EPS_NETS)}")
     try:
         return EPS_NETS[kind](tuple(shape), **kwargs)
     except TypeError as exc:  # a misspelt `net` option: say which options exist
         import inspect
         valid = [p for p in inspect.signature(EPS_NETS[kind]).parameters if p != "shape"]
-        raise ValueError(f"invalid option for the {kind!r} ε-network ({exc}); valid: {valid}") from exc
+        raise UsageError(f"invalid option for the {kind!r} ε-network ({exc}); valid: {valid}") from exc
 
 
 __all__ = ["ImageClassifier", "MNISTClassifier", "ResMLP", "UNet", "VAE", "EPS_NETS", "build_eps_net", "check_net_options"]

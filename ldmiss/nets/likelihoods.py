@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import UsageError
+
 LIKELIHOODS = ("bernoulli", "cbernoulli", "gaussian")
 _HALF_BAND = 1e-3  # |λ − ½| below this: the Taylor expansions of C(λ) and the mean (their limits are 2 and ½)
 
@@ -48,7 +50,7 @@ class Likelihood(nn.Module):
     def __init__(self, kind: str = "bernoulli", channels: int = 1):
         super().__init__()
         if kind not in LIKELIHOODS:
-            raise ValueError(f"unknown decoder likelihood {kind!r}; choose from {list(LIKELIHOODS)}")
+            raise UsageError(f"unknown decoder likelihood {kind!r}; choose from {list(LIKELIHOODS)}")
         self.kind = kind
         if kind == "gaussian":
             self.log_scale = nn.Parameter(torch.full((1, channels, 1, 1), math.log(0.1)))

@@ -11,8 +11,8 @@ import math
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from .embedding import TimeEmbedding
-
 
 TIME_CONDITIONING = ("add", "film")
 
@@ -48,7 +48,7 @@ class ResMLP(nn.Module):
                  cond: str = "add"):
         super().__init__()
         if cond not in TIME_CONDITIONING:
-            raise ValueError(f"unknown time conditioning {cond!r}; choose from {list(TIME_CONDITIONING)}")
+            raise UsageError(f"unknown time conditioning {cond!r}; choose from {list(TIME_CONDITIONING)}")
         self.shape = tuple(shape)
         d = math.prod(self.shape)
         self.time = TimeEmbedding(temb_dim)

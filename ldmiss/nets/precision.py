@@ -22,6 +22,8 @@ from typing import Callable
 
 import torch
 
+from ..errors import UsageError
+
 PRECISIONS = ("fp32", "bf16", "tf32", "auto")
 
 
@@ -48,7 +50,7 @@ def _native_bf16(kind: str) -> bool:
 def resolve(precision: str, device: torch.device | str = "cpu") -> str:
     """``precision`` with ``auto`` replaced by what it means on ``device`` (bf16 or fp32)."""
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose from {list(PRECISIONS)}")
+        raise UsageError(f"unknown precision {precision!r}; choose from {list(PRECISIONS)}")
     if precision != "auto":
         return precision
     return "bf16" if native_bf16(device) else "fp32"

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import UsageError
 from .embedding import TimeEmbedding
 
 
@@ -36,7 +37,7 @@ class UNet(nn.Module):
         super().__init__()
         c, h, w = shape
         if h % (2 ** (len(mults) - 1)) or w % (2 ** (len(mults) - 1)):
-            raise ValueError(f"image size {h}×{w} must be divisible by {2 ** (len(mults) - 1)}")
+            raise UsageError(f"image size {h}×{w} must be divisible by {2 ** (len(mults) - 1)}")
         self.shape = tuple(shape)
         self.time = TimeEmbedding(temb_dim)
         te = self.time.out_dim

@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from ... import rng
+from ...errors import UsageError
 from ..samplers import resolve_grid, times
 from ..sde import VPSDE, _bcast
 
@@ -148,7 +149,7 @@ def register_conditioner(name: str, config_cls: type, *, nfe, steps_for_nfe, ref
 
 def get_conditioner(name: str) -> Conditioner:
     if name not in CONDITIONERS:
-        raise ValueError(f"unknown conditioner {name!r}; choose from {sorted(CONDITIONERS)}")
+        raise UsageError(f"unknown conditioner {name!r}; choose from {sorted(CONDITIONERS)}")
     return CONDITIONERS[name]
 
 
@@ -157,7 +158,7 @@ def run_conditioner(name: str, prior: Prior, obs: Observation, generator, cfg, s
     """Condition one batch: count its images on the prior and run the named conditioner."""
     cond = get_conditioner(name)
     if not cond.supports(obs.elementwise):
-        raise ValueError(f"conditioner {name!r} needs a diffusion space that is pixel space (elementwise)")
+        raise UsageError(f"conditioner {name!r} needs a diffusion space that is pixel space (elementwise)")
     prior.images += obs.x_obs.shape[0]
     return cond.run(prior, obs, generator, cfg, steps, progress)
 

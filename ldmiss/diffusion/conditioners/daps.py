@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ...config import constrain
 from ... import rng
+from ...config import constrain
 from ..samplers import _ode_step
 from .base import Observation, Prior, register_conditioner, time_vector
 

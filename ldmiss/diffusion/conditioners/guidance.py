@@ -12,10 +12,21 @@ from typing import Callable
 
 import torch
 
-from ...config import GuidanceConfig
+from ...config import constrain
 from ..samplers import sample
 from ..sde import VPSDE, _bcast
 from .base import Observation, Prior, per_sample_norm, register_conditioner
+
+
+@dataclass
+class GuidanceConfig:
+    weight: float = 1.0
+    norm_match: bool = True
+    grad_through_score: bool = True
+    steps: int = 0  # reverse steps; 0 = the prior sampler's (each guided step costs a backward pass)
+
+
+constrain("GuidanceConfig", weight=("range", 0.0, None), steps=("range", 0, None))
 
 
 @dataclass

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ...config import constrain
 from ... import rng
+from ...config import constrain
 from .base import Observation, Prior, register_conditioner, time_vector
 from .replacement import jumps_nfe
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ...config import constrain
 from ... import rng
+from ...config import constrain
 from ..samplers import sample, times
 from ..sde import VPSDE
 from .base import Observation, Prior, register_conditioner

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ...config import constrain
 from ... import rng
+from ...config import constrain
 from ..samplers import ancestral_moments
 from .base import Observation, Prior, register_conditioner, time_vector
 
