@@ -69,6 +69,7 @@ def test_stored_run_settings_of_0_1_0_read_in_todays_spelling():
     assert store.settings_diff(upgraded, new, new) == []  # so a finished 0.1.0 run still counts as finished
 
 
+@pytest.mark.slow
 def test_a_run_folder_links_the_fit_caches_weights(tmp_path):
     """One copy of the weights on disk: the run's model is a hard link to the fit cache's, and it
     stays loadable when the cache is deleted."""

@@ -19,6 +19,7 @@ def smoke_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_smoke_sweep_writes_every_run(smoke_run):
     runs = store.load_runs(smoke_run)
     assert sorted(r["method"] for r in runs) == ["ddpm", "diffputer", "ldmiss", "mean", "vae"]
@@ -32,11 +33,13 @@ def test_smoke_sweep_writes_every_run(smoke_run):
     assert np.isfinite(ddpm["metrics"]["sample"]["fid"])
 
 
+@pytest.mark.slow
 def test_same_test_mask_for_every_method(smoke_run):
     masks = [np.load(smoke_run / m / "rate0.50_seed0" / "examples.npz")["test_mask"] for m in ("ldmiss", "ddpm", "mean")]
     assert all(np.array_equal(masks[0], k) for k in masks[1:])
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_runs_and_cleans_stale(smoke_run, capsys):
     stale = smoke_run / "ldmiss" / "rate0.50_seed0.tmp-999"
     stale.mkdir()
@@ -47,6 +50,7 @@ def test_rerun_skips_finished_runs_and_cleans_stale(smoke_run, capsys):
     assert not stale.exists()
 
 
+@pytest.mark.slow
 def test_rerun_with_other_settings_is_refused_unless_forced(smoke_run, tmp_path, capsys):
     root = tmp_path / "copy"
     shutil.copytree(smoke_run, root)
@@ -69,6 +73,7 @@ def test_rerun_with_other_settings_is_refused_unless_forced(smoke_run, tmp_path,
     assert json.loads(metrics.read_text())["settings"]["draws"] == 3
 
 
+@pytest.mark.slow
 def test_a_forced_rerun_with_another_sampler_reuses_the_fit(smoke_run, tmp_path, capsys):
     """Sampler and conditioner options do not reach the fit (Method.FIT_INDEPENDENT): a rerun that
     changes only them re-samples and re-imputes with the cached fit, and stores the new config;
@@ -91,6 +96,7 @@ def test_a_forced_rerun_with_another_sampler_reuses_the_fit(smoke_run, tmp_path,
     assert not json.loads((run / "metrics.json").read_text())["timings"].get("fit_reused")
 
 
+@pytest.mark.slow
 def test_report_tables_and_figures(smoke_run, capsys):
     assert main(["report", str(smoke_run)]) == 0
     out = capsys.readouterr().out
@@ -118,6 +124,7 @@ def test_report_tables_and_figures(smoke_run, capsys):
     assert mean_row["floor_fid"] == "" and mean_row["metric_floor_fid"] != ""
 
 
+@pytest.mark.slow
 def test_the_shared_vae_is_trained_once_and_its_cost_named(smoke_run):
     """ldmiss and vae train the same β-VAE (their configs differ only in vae's inference-only
     decoder-inversion steps): the second run takes it from the cache, and says how long its
@@ -249,6 +256,7 @@ def test_a_preset_extends_another_and_states_only_what_differs(tmp_path):
     assert parse_set(["a.b=3", "c=true", "d=[1, 2]", "e=word"]) == {"a": {"b": 3}, "c": True, "d": [1, 2], "e": "word"}
 
 
+@pytest.mark.slow
 def test_parallel_sweep_and_seed_aggregation(tmp_path):
     """--jobs 2 runs in spawned processes; two seeds aggregate to mean ± sample std."""
     out = tmp_path / "par"
@@ -282,6 +290,7 @@ def test_fetch_data_cli_reports_bad_checksum(tmp_path, capsys):
     assert "SHA-256" in err and "does not match" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_two_sweepers_on_one_root_share_the_work(tmp_path):
     """Two sweeps of the same grid started at once on one folder: every run is done exactly once
     and both finish cleanly (the second takes what the first has not claimed)."""
@@ -326,6 +335,7 @@ def test_stale_claims_and_staging_are_taken_over_live_ones_are_not(tmp_path):
     assert live.exists() and foreign.exists()
 
 
+@pytest.mark.slow
 def test_compare_imputers_writes_a_table_per_budget_and_resumes(smoke_run, tmp_path, capsys):
     model = smoke_run / "ldmiss" / "rate0.50_seed0" / "model"
     args = ["compare-imputers", str(model), "--out", str(tmp_path / "cmp"), "--preset", "smoke", "--nfe", "4", "8",
@@ -345,6 +355,7 @@ def test_compare_imputers_writes_a_table_per_budget_and_resumes(smoke_run, tmp_p
     assert "NFE" not in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_impute_command_takes_a_conditioner_and_inference_options(smoke_run, tmp_path, small_batch, capsys):
     x, m = small_batch
     np.save(tmp_path / "x.npy", (x[:4] * m[:4]).numpy())

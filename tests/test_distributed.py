@@ -54,6 +54,7 @@ def _rank(rank, world, init_file, out_dir, with_noise):
     os._exit(0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_noise", [False, True])
 def test_two_gloo_ranks_split_batches_and_agree(tmp_path, with_noise):
     mp.spawn(_rank, args=(2, str(tmp_path / "init"), str(tmp_path), with_noise), nprocs=2, join=True)
@@ -72,6 +73,7 @@ def test_two_gloo_ranks_split_batches_and_agree(tmp_path, with_noise):
             assert torch.allclose(r0["weights"][k], v, atol=1e-5), k
 
 
+@pytest.mark.slow
 def test_cli_train_under_torchrun(tmp_path):
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",

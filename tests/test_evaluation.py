@@ -148,3 +148,29 @@ def test_settings_diff_names_fields_and_accepts_new_options_at_their_default():
     assert settings_diff(old, new, defaults) == []  # an option added since, at its default
     assert settings_diff(old, {"draws": 1, "config": {"train": {"steps": 10, "warmup": 5}}}, defaults) == [
         "config.train.warmup: '<absent>' → 5"]
+
+
+def test_compare_imputers_runs_each_conditioner_at_its_budget_and_resumes(fitted, tmp_path):
+    """Fast lane version of the compare-imputers check: steps chosen from each conditioner's cost
+    formula, the NFE each point spent recorded from the result's cost, and a rerun reusing points."""
+    from ldmiss.experiments.compare import compare_imputers
+    fitted["ldmiss"].save(tmp_path / "m")
+    kw = dict(preset="smoke", budgets=(4,), modes=["guidance", "smc"], draws=2, n=6, device="cpu", progress=False,
+              overrides={"impute": {"smc": {"particles": 2}}}, log=lambda *_: None)
+    rows = compare_imputers(tmp_path / "m", tmp_path / "cmp", **kw)
+    by_mode = {r["mode"]: r for r in rows}
+    assert by_mode["guidance"]["steps"] == 4 and by_mode["guidance"]["nfe"] == 4
+    assert by_mode["smc"]["steps"] == 2 and by_mode["smc"]["nfe"] == 4  # 2 particles × 2 steps
+    assert all(0 <= r["coverage90"] <= 1 and r["mse"] > 0 for r in rows)
+    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cmp" / "points").iterdir()}
+    assert compare_imputers(tmp_path / "m", tmp_path / "cmp", **kw) == rows
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cmp" / "points").iterdir()} == written
+
+
+def test_the_posters_numbers_cover_its_rates():
+    from ldmiss.experiments.poster import FIG1, FIG3, RATES_FIG1, RATES_FIG3
+    for figure, rates in ((FIG1, RATES_FIG1), (FIG3, RATES_FIG3)):
+        for metric, series in figure.items():
+            for method, values in series.items():
+                assert tuple(values) == rates, (metric, method)
+    assert all(1 <= v <= 10 for s in (FIG1["sample_is"], FIG3["impute_is"]) for m in s.values() for v in m.values())

@@ -25,6 +25,7 @@ def _metrics(root):
     return out
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_local_executors_results(tmp_path):
     pytest.importorskip("ray", reason="Ray is the optional extra ldmiss[ray] (make test installs it)")
     cfg = load_preset("smoke")

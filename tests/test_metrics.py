@@ -12,12 +12,14 @@ def test_images(mnist_test):
     return torch.from_numpy(mnist_test.images).float() / 255
 
 
+@pytest.mark.slow
 def test_shipped_classifier_is_accurate(test_images, mnist_test):
     with torch.inference_mode():
         pred = load_classifier()(test_images).argmax(1).numpy()
     assert (pred == mnist_test.labels).mean() >= 0.99
 
 
+@pytest.mark.slow
 def test_fid_known_cases(test_images):
     perm = torch.randperm(len(test_images), generator=torch.Generator().manual_seed(0))
     a, b = test_images[perm[:5000]], test_images[perm[5000:]]
@@ -30,6 +32,7 @@ def test_fid_known_cases(test_images):
     assert ref.fid(b) == ref.fid(b)  # the reference is not consumed by use
 
 
+@pytest.mark.slow
 def test_inception_score_known_cases(test_images):
     real, _ = inception_score(test_images)
     assert 9.0 < real <= 10.0

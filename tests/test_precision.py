@@ -71,6 +71,7 @@ def test_devices():
     assert run_devices("cpu", 2, 4) == ["cpu", "cpu"] and run_devices("cuda", 2, 1) == ["cuda", "cuda"]
 
 
+@pytest.mark.slow
 def test_tf32_is_fp32_on_the_cpu_and_compile_keeps_outputs_and_weights():
     torch.manual_seed(0)
     net = ResMLP((2, 3, 1), 16, 1)

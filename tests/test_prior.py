@@ -105,6 +105,7 @@ EMULATED_BF16 = pytest.mark.skipif(not native_bf16("cpu"), reason="this CPU emul
                                    "bf16 training is checked where it runs natively")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision,cond", [("fp32", "add"), pytest.param("bf16", "add", marks=EMULATED_BF16),
                                             ("fp32", "film")])
 def test_prior_learns_a_mixture(precision, cond):

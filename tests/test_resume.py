@@ -46,6 +46,7 @@ def _run(tmp_path, ckpt: str, steps: int, out: str, wait: bool = True):
     return p
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_then_resume_equals_an_uninterrupted_run(tmp_path):
     steps = 3000
     _run(tmp_path, "-", steps, str(tmp_path / "straight.pt"))
