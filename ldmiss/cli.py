@@ -214,8 +214,7 @@ def _cmd_train(args) -> int:
     if args.input and args.train_size is not None:
         raise UsageError("--train-size selects MNIST training images; with --input every image given is used")
     cls = get_method_class(args.method)
-    preset = load_preset(args.preset)
-    _set_dataset(preset, args)
+    preset = load_preset(args.preset, _dataset_changes(args.preset, args))
     overrides = preset.overrides_for(args.method)  # for your own data: the likelihood that suits it
     deep_update(overrides, parse_set(args.set))
     device = distributed.init_from_env(args.device)  # under torchrun: one process per GPU (or CPU, gloo)
@@ -298,34 +297,30 @@ def _cmd_compare(args) -> int:
     return 0
 
 
-def _set_dataset(cfg, args) -> None:
-    """--dataset and --image-size onto a preset (a preset of several conditions takes no --dataset)."""
+def _dataset_changes(preset: str, args) -> dict:
+    """--dataset and --image-size as changes to a preset (a preset of several conditions takes no --dataset)."""
     from .config import ConfigError
+    from .experiments.config import preset_data
     if args.image_size is not None and args.dataset is None:
         raise ConfigError("--image-size resizes the images of a --dataset folder; give --dataset PATH too")
     if args.dataset is None:
-        return
-    if cfg.conditions:
-        raise ConfigError(f"preset {cfg.name!r} sweeps {len(cfg.conditions)} conditions (datasets/masks); --dataset "
+        return {}
+    conditions = preset_data(preset).get("conditions")
+    if conditions:
+        raise ConfigError(f"preset {preset!r} sweeps {len(conditions)} conditions (datasets/masks); --dataset "
                           "applies to a preset of one")
-    cfg.dataset = args.dataset
-    cfg.dataset_options = {"size": list(args.image_size)} if args.image_size else {}
+    return {"dataset": args.dataset, "dataset_options": {"size": list(args.image_size)} if args.image_size else {}}
 
 
 def _sweep_config(args):
+    """The preset with the command line's changes, checked once (the sweep does not check it again)."""
     from .config import deep_update
-    from .experiments.config import experiment_from_dict, load_preset, parse_set
-    cfg = load_preset(args.preset)
-    if args.methods:
-        cfg.methods = args.methods
-    if args.rates is not None:
-        cfg.train_rates = args.rates
-    if args.seeds is not None:
-        cfg.seeds = args.seeds
-    _set_dataset(cfg, args)
-    doc = cfg.to_dict()
-    deep_update(doc, parse_set(args.set))
-    return experiment_from_dict(doc)
+    from .experiments.config import load_preset, parse_set
+    changes = {"methods": args.methods, "train_rates": args.rates, "seeds": args.seeds}
+    changes = {k: v for k, v in changes.items() if v}
+    changes.update(_dataset_changes(args.preset, args))
+    deep_update(changes, parse_set(args.set))
+    return load_preset(args.preset, changes)
 
 
 def _cmd_sweep(args, then_report: bool = False) -> int:

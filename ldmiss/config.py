@@ -172,7 +172,8 @@ __all__ = ["ConfigError", "constrain", "to_dict", "from_dict", "merge", "leaves"
 def rename_keys(data: dict, renames: dict[str, str]) -> tuple[dict, list[str]]:
     """A copy of the nested dict ``data`` with each dotted key of ``renames`` moved to its new
     dotted place (an old spelling of a config, e.g. ``guidance`` → ``impute.guidance``); returns the
-    copy and the old keys it found. Where both spellings are present the new one wins."""
+    copy and the old keys it found. Where both spellings are present, the old one's values are applied
+    over the new one's (an old-style ``--set`` on top of a preset written in today's spelling)."""
     import copy
     out, found = copy.deepcopy(data), []
     for old, new in renames.items():
@@ -189,8 +190,8 @@ def rename_keys(data: dict, renames: dict[str, str]) -> tuple[dict, list[str]]:
         for key in new_parents:
             target = target.setdefault(key, {})
         if isinstance(value, dict) and isinstance(target.get(new_leaf), dict):
-            deep_update(value, target[new_leaf])
-        elif new_leaf in target:
-            value = target[new_leaf]
+            merged = target[new_leaf]
+            deep_update(merged, value)
+            value = merged
         target[new_leaf] = value
     return out, found

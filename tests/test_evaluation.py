@@ -174,3 +174,23 @@ def test_the_posters_numbers_cover_its_rates():
             for method, values in series.items():
                 assert tuple(values) == rates, (metric, method)
     assert all(1 <= v <= 10 for s in (FIG1["sample_is"], FIG3["impute_is"]) for m in s.values() for v in m.values())
+
+
+def test_a_sweep_checks_its_config_once(tmp_path, monkeypatch, capsys):
+    """Preset, command-line changes and --set are checked together, once, and the sweep does not
+    check them again; each mask is probed once."""
+    import ldmiss.experiments.config as config
+    calls = {"check": 0, "probe": 0}
+    check, probe = config._check_experiment, config._probe_masks
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(config, "_check_experiment", counted("check", check))
+    monkeypatch.setattr(config, "_probe_masks", counted("probe", probe))
+    assert main(["sweep", "--preset", "smoke", "--methods", "mean", "--out", str(tmp_path), "--quiet", "--device", "cpu",
+                 "--set", "n_eval=8", "--set", "n_ref=50"]) == 0
+    assert calls == {"check": 1, "probe": 1}

@@ -261,14 +261,21 @@ def _preset_data(path: Path, seen: tuple = ()) -> dict:
     return merged
 
 
-def load_preset(name_or_path: str) -> ExperimentConfig:
-    """A preset by name (``smoke``, ``quick``, ``cpu``, ``paper``, …) or a path to a TOML file."""
+def preset_data(name_or_path: str) -> dict:
+    """A preset's table as written (``extends`` resolved), before any check."""
+    return _preset_data(_preset_path(name_or_path))
+
+
+def load_preset(name_or_path: str, changes: dict | None = None) -> ExperimentConfig:
+    """A preset by name (``smoke``, ``quick``, ``cpu``, ``paper``, …) or a path to a TOML file, with
+    ``changes`` (nested, e.g. from ``--set``) applied on top; checked once, as a whole."""
     path = _preset_path(name_or_path)
     data = _preset_data(path)
+    deep_update(data, changes or {})
     try:
         return experiment_from_dict(data)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{path}: {exc}" if not changes else str(exc)) from exc
 
 
 def parse_set(assignments: list[str] | None) -> dict:
