@@ -115,9 +115,23 @@ def moment_errors(x, problem, target=None):
 LATENT = sorted(n for n, c in CONDITIONERS.items() if c.supports(False))  # all but pixel replacement
 
 
-def test_registry_lists_every_conditioner_with_a_reference():
-    assert set(CONDITIONERS) == {"guidance", "dps", "pigdm", "daps", "repaint", "replacement", "smc"}
-    assert all(c.reference for c in CONDITIONERS.values())
+@pytest.mark.parametrize("name", sorted(CONDITIONERS))
+def test_every_registered_conditioner_keeps_the_contract(name):
+    """What the rest of the package relies on, for any conditioner (no list of names here): a
+    reference, a config whose ``steps`` (0 = the prior sampler's) is checked, and a cost formula
+    that ``steps_for_nfe`` inverts, so comparisons at equal cost pick the right steps."""
+    cond = CONDITIONERS[name]
+    cfg = cond.config_cls()
+    assert cond.reference and cfg.steps == 0
+    for steps in (1, 7, 40):
+        assert cond.steps_for_nfe(cfg, cond.nfe(cfg, steps)) == steps
+    from ldmiss.config import ConfigError, from_dict
+    with pytest.raises(ConfigError, match="steps"):
+        from_dict(cond.config_cls, {"steps": -1})
+
+
+def test_the_registry_knows_the_pixel_only_conditioner():
+    assert {"guidance", "dps", "pigdm", "daps", "repaint", "replacement", "smc"} <= set(CONDITIONERS)
     assert not CONDITIONERS["replacement"].supports(False) and CONDITIONERS["replacement"].supports(True)
     with pytest.raises(ValueError, match="unknown conditioner"):
         get_conditioner("ddrm")

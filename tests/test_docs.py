@@ -30,3 +30,13 @@ def test_python_blocks_run(md, tmp_path, monkeypatch):
             exec(compile(block.code, f"{md.name}:{block.line}", "exec"), namespace)
         except Exception as exc:  # say which block broke
             raise AssertionError(f"{md.name}, block at line {block.line}: {type(exc).__name__}: {exc}") from exc
+
+
+def test_the_method_docs_name_every_registered_block():
+    """docs/method.md's tables keep up with the registries: a row per conditioner, every sampler named."""
+    from ldmiss.diffusion import CONDITIONERS, STEPPERS
+    text = (ROOT / "docs" / "method.md").read_text()
+    for name in CONDITIONERS:
+        assert f"| `{name}` |" in text, f"docs/method.md has no row for the conditioner {name!r}"
+    for name in STEPPERS:
+        assert f"`{name}`" in text, f"docs/method.md does not name the sampler {name!r}"
