@@ -17,6 +17,8 @@ TINY = {
                          "sampler": {"steps": 4, "batch_size": 16}}},
     "ddpm": {"net": {"base": 8, "mults": [1, 2]}, "train": {"steps": 10, "batch_size": 16},
              "sampler": {"steps": 4, "batch_size": 16}},
+    "ambient": {"net": {"base": 8, "mults": [1, 2]}, "train": {"steps": 10, "batch_size": 16},
+                "sampler": {"steps": 4, "batch_size": 16}},
     "diffputer": {"net": {"base": 8, "mults": [1, 2]}, "train": {"steps": 5, "batch_size": 16},
                   "sampler": {"steps": 3, "batch_size": 64}, "em_iterations": 2},
     "mean": {},

@@ -21,7 +21,9 @@ class Conditioned:
     elementwise = False  # the diffusion space is pixel space up to an affine map (pixel replacement works)
 
     # ---- what a method supplies ----
-    def _diffusion_prior(self) -> Prior:
+    def _diffusion_prior(self, generator=None) -> Prior:
+        """The prior in its diffusion space; ``generator``: the solve's, for priors that draw
+        something of their own once per solve (Ambient's sampling masks)."""
         raise NotImplementedError
 
     def _observation(self, x_obs: torch.Tensor, obs_mask: torch.Tensor) -> Observation:
@@ -57,7 +59,7 @@ class Conditioned:
     def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
         cfg = self.conditioner_config(mode)
         steps = self.impute_steps(mode, steps)
-        prior = self._diffusion_prior()
+        prior = self._diffusion_prior(generator)
 
         def one_batch(xo, m, tick):
             u = run_conditioner(mode, prior, self._observation(xo, m), generator, cfg, steps, tick)

@@ -79,7 +79,7 @@ class PixelDDPM(Conditioned, Method):
         return eps_score(self.net, self.sde, self.config.loss.prediction, self.config.precision, self.config.compile)
 
     def _sample(self, n, generator, progress):
-        cfg, prior = self.config.sampler, self._diffusion_prior()
+        cfg, prior = self.config.sampler, self._diffusion_prior(generator)
         slices = list(batch_slices(n, cfg.batch_size))
         bar = progress_bar(len(slices) * cfg.steps, f"{self.name} sample", progress)
         out = [to_pixel_space(sample(prior.score, self.sde, prior.noise(s.stop - s.start, generator), cfg.steps,
@@ -89,7 +89,7 @@ class PixelDDPM(Conditioned, Method):
         return torch.cat(out)
 
     # ---- conditioning (methods/conditioned.py): the diffusion space is pixel space in [−1, 1] ----
-    def _diffusion_prior(self) -> Prior:
+    def _diffusion_prior(self, generator=None) -> Prior:
         c = self.config.sampler
         return Prior(self._score(), self.sde, self.image_shape, c.method, c.grid, self.device)
 

@@ -81,7 +81,7 @@ class LDMiss(Autoencoded, Conditioned, Method):
         return decode_latents(self.vae, z, self.device, c.batch_size)
 
     # ---- conditioning (methods/conditioned.py): the prior lives in the normalised latent space ----
-    def _diffusion_prior(self) -> Prior:
+    def _diffusion_prior(self, generator=None) -> Prior:
         c = self.prior.cfg.sampler
         return Prior(self.prior.score(), self.prior.sde, self.latent_shape, c.method, c.grid, self.device)
 

@@ -33,7 +33,9 @@ class ResBlock(nn.Module):
 
 class UNet(nn.Module):
     def __init__(self, shape: tuple[int, int, int], base: int = 16, mults: tuple[int, ...] = (1, 2, 2),
-                 temb_dim: int = 32):
+                 temb_dim: int = 32, cond_channels: int = 0):
+        """``shape``: C×H×W of what the network predicts; ``cond_channels``: extra input channels
+        concatenated after the C image channels (Ambient Diffusion's mask), not predicted."""
         super().__init__()
         c, h, w = shape
         if h % (2 ** (len(mults) - 1)) or w % (2 ** (len(mults) - 1)):
@@ -42,7 +44,7 @@ class UNet(nn.Module):
         self.time = TimeEmbedding(temb_dim)
         te = self.time.out_dim
         chans = [base * m for m in mults]
-        self.inp = nn.Conv2d(c, chans[0], 3, padding=1)
+        self.inp = nn.Conv2d(c + cond_channels, chans[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.pool = nn.ModuleList()
         prev = chans[0]

@@ -1,0 +1,161 @@
+"""Ambient Diffusion (Daras et al., NeurIPS 2023, "Ambient Diffusion: Learning Clean Distributions
+from Corrupted Data") for pixel images: a denoiser that never needs a complete image.
+
+Training: each training image is seen through its own mask A (its observed pixels). Every step
+hides a further fraction ``delta`` of them (B ~ Bernoulli(1 − δ) per pixel, Ã = A ⊙ B), feeds the
+network the further-masked noisy image Ã ⊙ x_t *and* Ã, and scores its estimate x̂₀ on the
+*originally* observed pixels A:
+
+    L = E_{t, ε, B} λ(t) ‖A ⊙ (x̂₀(Ã ⊙ x_t, Ã, t) − x₀)‖² / Σ A.
+
+The minimiser is E[x₀ | Ã ⊙ x_t, Ã] on every pixel, observed or not (the paper's Theorem): to predict
+the pixels B hid, the network must learn how pixels depend on each other, which it can check on
+pixels that A observed. The naive masked loss (MissDiff, ``ddpm``) gives the network x_t at every
+pixel, so it can score well on observed pixels without learning that.
+
+Preconditioning and weighting are EDM's (Karras et al. 2022), as in the official code: with
+σ_e = σ_t/α_t and the VE input y = x_t/α_t, x̂₀ = c_skip·Ã⊙y + c_out·F(c_in·Ã⊙y, Ã, t), c_skip =
+σ_d²/(σ_e² + σ_d²), c_out = σ_e σ_d/√(σ_e² + σ_d²), c_in = 1/√(σ_e² + σ_d²), λ = (σ_e² + σ_d²)/(σ_e σ_d)²,
+log-normal σ_e (our ``logsnr`` time distribution, λ ~ N(2.4, 2.4²), is EDM's P_mean = −1.2,
+P_std = 1.2). **Deviation**: a hidden pixel (Ã = 0) takes the parameterisation of infinite noise
+(c_skip = 0, c_out = σ_d), so its estimate need not grow as 1/σ_e at low noise; the official code
+applies the low-noise c_out to hidden pixels too. Training times are drawn as in ``loss.time_dist``.
+
+Sampling (the paper's "fixed mask" sampler): each chain draws one mask Ã with the training
+survival rate ((1 − r)(1 − δ), r the training missing fraction) and keeps it for every step; the
+denoiser's estimate gives the score (α x̂₀ − x_t)/σ², which drives any of our samplers (the paper
+uses EDM's deterministic Heun; ``sampler.method`` chooses here). **Deviations**: B is redrawn at
+every training step (the official code fixes one B per image, seeded by its index); the VP-SDE
+of this package replaces EDM's VE schedule; one sampling mask per chain (the paper's default).
+Imputation: every conditioner, on the same fixed-mask score (the mask is drawn per row of a batch).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import rng
+from ..config import constrain, to_dict
+from ..diffusion import VPSDE, LossConfig, Prior
+from ..diffusion.sde import _bcast
+from ..nets import build_eps_net
+from ..nets.precision import autocast
+from .ddpm import PixelDDPM, PixelDiffusionConfig
+from .registry import register
+
+
+@dataclass
+class AmbientConfig(PixelDiffusionConfig):
+    # EDM's log-normal noise levels; ``loss.prediction`` is not read (the EDM preconditioning replaces it)
+    loss: LossConfig = field(default_factory=lambda: LossConfig(time_dist="logsnr"))
+    delta: float = 0.1  # further corruption: the fraction of observed pixels hidden from the network each step
+    sigma_data: float = 0.5  # EDM's σ_d for data in [−1, 1]
+
+
+constrain("AmbientConfig", delta=("range", 0.0, 0.95), sigma_data=("range", 1e-3, None))
+
+
+def edm_coefficients(sde, t: torch.Tensor, sigma_data: float):
+    """(c_skip, c_out, c_in, λ) at VP times t, with σ_e = σ_t/α_t (per sample)."""
+    sigma_e = sde.sigma(t) / sde.alpha(t)
+    total = sigma_e**2 + sigma_data**2
+    return (sigma_data**2 / total, sigma_e * sigma_data / total.sqrt(), 1.0 / total.sqrt(),
+            total / (sigma_e * sigma_data) ** 2)
+
+
+def ambient_denoise(net, sde, x_t: torch.Tensor, mask: torch.Tensor, t: torch.Tensor, sigma_data: float,
+                    precision: str = "fp32") -> torch.Tensor:
+    """x̂₀ = E[x₀ | mask ⊙ x_t, mask] from the network: it sees the masked input and the mask only."""
+    c_skip, c_out, c_in, _ = (_bcast(c, x_t) for c in edm_coefficients(sde, t, sigma_data))
+    y = mask * x_t / _bcast(sde.alpha(t), x_t)  # VE coordinates, hidden pixels zeroed
+    with autocast(precision, x_t.device):
+        out = net(torch.cat([c_in * y, mask], dim=1), t).float()
+    # a hidden pixel is parameterised as at infinite noise (c_skip → 0, c_out → σ_d)
+    return mask * (c_skip * y + c_out * out) + (1.0 - mask) * sigma_data * out
+
+
+def ambient_loss(net, sde, loss_cfg: LossConfig, delta: float, sigma_data: float, precision: str = "fp32"):
+    """The training closure ``loss(x0, obs_mask, generator)`` for :func:`ldmiss.training.train`."""
+    def loss(x0: torch.Tensor, obs_mask: torch.Tensor, generator) -> torch.Tensor:
+        t = sde.sample_time(x0.shape[0], generator, device=x0.device, dist=loss_cfg.time_dist,
+                            logsnr_mean=loss_cfg.logsnr_mean, logsnr_std=loss_cfg.logsnr_std)
+        x_t = sde.marginal(x0, t, rng.randn_like(x0, generator))
+        keep = (rng.rand(obs_mask[:, :1].shape, generator, x0.device) >= delta).to(obs_mask.dtype)
+        further = obs_mask * keep  # Ã = A ⊙ B (one B per pixel, shared by its channels)
+        x0_hat = ambient_denoise(net, sde, x_t, further, t, sigma_data, precision)
+        weight = _bcast(edm_coefficients(sde, t, sigma_data)[3], x0)
+        return (weight * obs_mask * (x0_hat - x0) ** 2).sum() / obs_mask.sum().clamp_min(1.0)
+    return loss
+
+
+class FixedMaskScore:
+    """The sampling score of an Ambient denoiser: each row keeps one random mask (survival
+    ``survival``) for the whole solve — drawn when a batch of that many rows first asks, from the
+    solve's own generator, and redrawn only when the number of rows changes."""
+
+    def __init__(self, net, sde, shape, survival: float, sigma_data: float, precision: str, generator):
+        self.net, self.sde, self.shape, self.survival = net, sde, tuple(shape), survival
+        self.sigma_data, self.precision = sigma_data, precision
+        self.generator = generator if generator is not None else rng.generator(0)
+        self.mask: torch.Tensor | None = None
+
+    def masks_for(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mask is None or self.mask.shape[0] != x.shape[0] or self.mask.device != x.device:
+            n, (c, h, w) = x.shape[0], self.shape
+            keep = (rng.rand((n, 1, h, w), self.generator, x.device) < self.survival).to(x.dtype)
+            self.mask = keep.expand(n, c, h, w)
+        return self.mask
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x0_hat = ambient_denoise(self.net, self.sde, x, self.masks_for(x), t, self.sigma_data, self.precision)
+        a, s = _bcast(self.sde.alpha(t), x), _bcast(self.sde.sigma(t), x)
+        return (a * x0_hat - x) / s**2
+
+
+@register
+class AmbientDiffusion(PixelDDPM):
+    name = "ambient"
+    config_cls = AmbientConfig
+    relative_cost = 3
+    impute_modes = ("replacement", "guidance")
+    FIT_INDEPENDENT = ("sampler", "impute")  # training reads the network, schedule, δ, σ_d and loss only
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        super().check_config(config)
+        from ..config import ConfigError
+        if config.eps_net != "unet":
+            raise ConfigError(f"{cls.name}.eps_net: Ambient Diffusion needs the mask as an input channel: 'unet' only")
+
+    def _build(self, image_shape):
+        self.net = build_eps_net("unet", image_shape, cond_channels=image_shape[0], **self.config.net).to(self.device)
+        self.sde = VPSDE(**to_dict(self.config.sde))
+        self.observed = torch.ones(())  # the training images' observed fraction (sampling masks' survival)
+
+    def _parts(self):
+        return {"net": self.net, "observed": self.observed}
+
+    def training_loss(self, model, masked: bool = True):
+        c = self.config
+        return ambient_loss(model, self.sde, c.loss, c.delta, c.sigma_data, c.precision)
+
+    def _fit(self, x, obs_mask, generator, progress, options):
+        self.observed = obs_mask[:, :1].mean().reshape(())
+        self.net, info = self._train_net(x, obs_mask, generator, progress, "ambient", options)
+        self.meta.update(net_fit=info)
+
+    def sampling_survival(self) -> float:
+        """(1 − r)(1 − δ): the share of pixels the network saw in training, kept by each sampling mask."""
+        return float(self.observed) * (1.0 - self.config.delta)
+
+    def _score(self, generator=None):
+        return FixedMaskScore(self.net, self.sde, self.image_shape, self.sampling_survival(), self.config.sigma_data,
+                              self.config.precision, generator)
+
+    def _diffusion_prior(self, generator=None) -> Prior:
+        c = self.config.sampler
+        return Prior(self._score(generator), self.sde, self.image_shape, c.method, c.grid, self.device)
+
+
+__all__ = ["AmbientConfig", "AmbientDiffusion", "FixedMaskScore", "ambient_denoise", "ambient_loss", "edm_coefficients"]
