@@ -6,6 +6,7 @@ from .ambient import AmbientDiffusion
 from .artifact import ArtifactError, load_method, read_artifact_config
 from .base import Method, NotFittedError
 from .ddpm import PixelDDPM, PixelDiffusionConfig
+from .diem import DiEM
 from .diffputer import DiffPuter, DiffPuterConfig
 from .ldmiss import LDMiss, LDMissConfig
 from .registry import REGISTRY, get_method_class, register
@@ -14,4 +15,4 @@ from .simple import MeanImputer, VAEImputer
 
 __all__ = ["REGISTRY", "ArtifactError", "Cost", "Imputation", "Method", "NotFittedError", "get_method_class",
            "load_method", "read_artifact_config", "register", "PixelDDPM", "PixelDiffusionConfig", "DiffPuter",
-           "DiffPuterConfig", "LDMiss", "LDMissConfig", "MeanImputer", "VAEImputer", "AmbientDiffusion"]
+           "DiffPuterConfig", "LDMiss", "LDMissConfig", "MeanImputer", "VAEImputer", "AmbientDiffusion", "DiEM"]
