@@ -253,3 +253,22 @@ def test_latent_prior_has_no_pixel_replacement(fitted, small_batch):
     assert "replacement" not in fitted["ldmiss"].supported_modes()
     with pytest.raises(ValueError, match="unknown imputation mode"):
         fitted["ldmiss"].impute(x[:2] * m[:2], m[:2], mode="replacement")
+
+
+def test_conditioners_on_a_two_evaluation_sampler_count_and_refuse_honestly(fitted, small_batch):
+    """With EDM's Heun as the prior's sampler, the conditioners that drive it spend two evaluations
+    per step (but the last) and plan for it; the one that takes steps from a score it evaluated
+    itself (dps) says it cannot, instead of using a stale score."""
+    x, m = small_batch
+    method = fitted["ddpm"]
+    method.set_inference_options({"sampler": {"method": "heun"}})
+    try:
+        for mode in ("guidance", "replacement", "pigdm"):
+            result = method.impute(x[:3] * m[:3], m[:3], mode=mode, seed=1, progress=False)
+            steps = method.impute_steps(mode)
+            assert result.cost.nfe == method.planned_cost(mode).nfe == 2 * (steps - 1) + 1, mode
+        assert method.impute(x[:3] * m[:3], m[:3], mode="guidance", progress=False).cost.backward_nfe == 2 * (steps - 1) + 1
+        with pytest.raises(ValueError, match="first-order sampler"):
+            method.impute(x[:3] * m[:3], m[:3], mode="dps", progress=False)
+    finally:
+        method.set_inference_options({"sampler": {"method": "em"}})

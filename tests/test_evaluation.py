@@ -109,7 +109,7 @@ def test_sweep_config_errors_are_one_line_before_any_run(tmp_path, capsys):
 
 
 def test_train_with_a_bad_value_saves_nothing(tmp_path, capsys):
-    for bad in ("prior.train.steps=abc", "impute.guidance.weight=abc", "prior.sampler.method=heun", "vae.widht=3"):
+    for bad in ("prior.train.steps=abc", "impute.guidance.weight=abc", "prior.sampler.method=rk45", "vae.widht=3"):
         out = tmp_path / bad.split("=")[0]
         assert main(["train", "--method", "ldmiss", "--preset", "smoke", "--out", str(out), "--quiet",
                      "--set", bad]) == 2

@@ -73,25 +73,53 @@ def _ode_step(score_fn, sde, x, t, s, generator, last):
     return a_s * x0 + s_s * eps, x0
 
 
+def _heun_step(score_fn, sde, x, t, s, generator, last):
+    """EDM's deterministic second-order step (Karras et al. 2022, Algorithm 1 with S_churn = 0): Heun's
+    method on the probability-flow ODE in EDM's coordinates y = x/α, σ_e = σ/α, where
+    dy/dσ_e = (y − x̂₀(y))/σ_e. Two network evaluations per step; the last step returns x̂₀ (one)."""
+    tv = times(x, t)
+    x0 = sde.tweedie(x, score_fn(x, tv), tv)
+    if last:
+        return x0, x0
+    a_t, a_s = float(sde.alpha(t)), float(sde.alpha(s))
+    se_t, se_s = float(sde.sigma(t)) / a_t, float(sde.sigma(s)) / a_s
+    y = x / a_t
+    d1 = (y - x0) / se_t
+    y_euler = y + (se_s - se_t) * d1
+    sv = times(x, s)
+    x_euler = a_s * y_euler
+    x0_s = sde.tweedie(x_euler, score_fn(x_euler, sv), sv)
+    d2 = (y_euler - x0_s) / se_s
+    return a_s * (y + (se_s - se_t) * 0.5 * (d1 + d2)), x0
+
+
 STEPPERS: dict[str, Callable] = {}
+EVALS_PER_STEP: dict[str, int] = {}  # network evaluations of one step (but the last) of each sampler
 
 
-def register_sampler(name: str, step: Callable) -> Callable:
+def register_sampler(name: str, step: Callable, evals_per_step: int = 1) -> Callable:
     """Make ``step`` (the signature above) the sampler ``name``: selectable as ``sampler.method``,
     listed by the CLI and tested by the solver contract tests. A new solver is one function in its
-    own module plus this one call."""
+    own module plus this one call; ``evals_per_step``: how often it calls ``score_fn`` per step."""
     STEPPERS[name] = step
+    EVALS_PER_STEP[name] = int(evals_per_step)
     return step
+
+
+def sampler_nfe(method: str, steps: int) -> int:
+    """Network evaluations of a ``steps``-step solve (every sampler's last step evaluates once)."""
+    return (steps - 1) * EVALS_PER_STEP[method] + 1
 
 
 register_sampler("em", _em_step)
 register_sampler("ancestral", _ancestral_step)
 register_sampler("ode", _ode_step)
+register_sampler("heun", _heun_step, evals_per_step=2)
 
 
 @dataclass
 class SamplerConfig:
-    method: str = "em"  # a registered sampler: "em" (Euler–Maruyama), "ancestral" (DDPM) or "ode" (DDIM, η = 0)
+    method: str = "em"  # a registered sampler: "em" (Euler–Maruyama), "ancestral" (DDPM), "ode" (DDIM, η = 0), "heun" (EDM)
     steps: int = 100
     batch_size: int = 500
     grid: str = "linear"  # "linear" in t, or "edm" (Karras et al.'s ρ = 7 grid; see VPSDE.time_grid)

@@ -54,7 +54,8 @@ class Conditioned:
     def planned_cost(self, mode: str, steps: int | None = None) -> Cost:
         """What one ``mode`` draw will cost per image, from the conditioner's cost formula (before running)."""
         steps = self.impute_steps(mode, steps)
-        return Cost(steps=steps, nfe=get_conditioner(mode).nfe(self.conditioner_config(mode), steps))
+        return Cost(steps=steps, nfe=get_conditioner(mode).planned_nfe(self.conditioner_config(mode), steps,
+                                                                        self._sampler_config().method))
 
     def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
         cfg = self.conditioner_config(mode)

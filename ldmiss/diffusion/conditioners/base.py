@@ -131,6 +131,17 @@ class Conditioner:
     steps_for_nfe: Callable[[object, float], int]
     reference: str
     needs: frozenset = field(default_factory=frozenset)
+    # True: it drives the prior's own sampler (``samplers.sample``), so its cost follows that
+    # sampler's evaluations per step; ``nfe`` then counts what a first-order sampler spends
+    follows_sampler: bool = False
+
+    def planned_nfe(self, cfg, steps: int, sampler: str) -> float:
+        """Forward evaluations per image of one solve when the prior samples with ``sampler``: every
+        evaluation but the last step's is repeated by a sampler that evaluates several times per step."""
+        from ..samplers import EVALS_PER_STEP
+        if self.follows_sampler:
+            return (self.nfe(cfg, steps) - 1) * EVALS_PER_STEP[sampler] + 1
+        return self.nfe(cfg, steps)
 
     def supports(self, elementwise: bool) -> bool:
         return "elementwise" not in self.needs or elementwise
@@ -139,10 +150,12 @@ class Conditioner:
 CONDITIONERS: dict[str, Conditioner] = {}
 
 
-def register_conditioner(name: str, config_cls: type, *, nfe, steps_for_nfe, reference: str, needs=()):
+def register_conditioner(name: str, config_cls: type, *, nfe, steps_for_nfe, reference: str, needs=(),
+                         follows_sampler: bool = False):
     """Decorator for a conditioner's ``run`` function."""
     def wrap(fn):
-        CONDITIONERS[name] = Conditioner(name, fn, config_cls, nfe, steps_for_nfe, reference, frozenset(needs))
+        CONDITIONERS[name] = Conditioner(name, fn, config_cls, nfe, steps_for_nfe, reference, frozenset(needs),
+                                         follows_sampler)
         return fn
     return wrap
 
@@ -165,8 +178,13 @@ def run_conditioner(name: str, prior: Prior, obs: Observation, generator, cfg, s
 
 def prior_step(prior: Prior, x: torch.Tensor, t, s, score: torch.Tensor, generator, last: bool):
     """One step of the prior's own sampler from t to s with an already evaluated ``score``
-    (no network evaluation): returns (x_s, x̂₀)."""
-    from ..samplers import get_stepper
+    (no network evaluation): returns (x_s, x̂₀). Only a sampler that evaluates once per step can
+    take a step from a score evaluated elsewhere."""
+    from ..samplers import EVALS_PER_STEP, get_stepper
+    if EVALS_PER_STEP.get(prior.method, 1) > 1:
+        raise UsageError(f"this conditioner takes the prior's steps from one score evaluation; the sampler "
+                         f"{prior.method!r} evaluates {EVALS_PER_STEP[prior.method]} times per step: "
+                         "choose a first-order sampler (em, ancestral, ode) for it")
     return get_stepper(prior.method)(lambda *_: score, prior.sde, x, t, s, generator, last)
 
 

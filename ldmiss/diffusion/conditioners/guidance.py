@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 
 from ...config import constrain
-from ..samplers import sample
+from ..samplers import sample, sampler_nfe
 from ..sde import VPSDE, _bcast
 from .base import Observation, Prior, per_sample_norm, register_conditioner
 
@@ -74,7 +74,7 @@ class SelfGuidance:
 
 @register_conditioner("guidance", GuidanceConfig, nfe=lambda cfg, steps: steps,
                       steps_for_nfe=lambda cfg, nfe: max(1, int(round(nfe))),
-                      reference="LDMiss self-guidance (docs/method.md §5)")
+                      reference="LDMiss self-guidance (docs/method.md §5)", follows_sampler=True)
 def run(prior: Prior, obs: Observation, generator, cfg: GuidanceConfig, steps: int, progress=None) -> torch.Tensor:
     guided = SelfGuidance(prior.score, prior.sde, obs.decode, obs.x_obs, obs.mask, cfg.weight, cfg.norm_match,
                           cfg.grad_through_score)
@@ -82,5 +82,5 @@ def run(prior: Prior, obs: Observation, generator, cfg: GuidanceConfig, steps: i
     x = sample(guided, prior.sde, prior.noise(n, generator), steps, method=prior.method, generator=generator,
                progress=progress, grid=prior.grid)
     if cfg.grad_through_score:
-        prior.count_backward(n * steps)
+        prior.count_backward(n * sampler_nfe(prior.method, steps))
     return x

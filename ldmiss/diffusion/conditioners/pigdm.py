@@ -94,7 +94,7 @@ class CovarianceGuidedScore:
 
 @register_conditioner("pigdm", PiGDMConfig, nfe=lambda cfg, steps: steps,
                       steps_for_nfe=lambda cfg, nfe: max(1, int(round(nfe))),
-                      reference="Song et al. 2023 (ΠGDM); Rozet et al. 2024 (MMPS), eqs. 8–10")
+                      reference="Song et al. 2023 (ΠGDM); Rozet et al. 2024 (MMPS), eqs. 8–10", follows_sampler=True)
 def run(prior: Prior, obs: Observation, generator, cfg: PiGDMConfig, steps: int, progress=None) -> torch.Tensor:
     guided = CovarianceGuidedScore(prior, obs, cfg)
     return sample(guided, prior.sde, prior.noise(obs.x_obs.shape[0], generator), steps, method=prior.method,

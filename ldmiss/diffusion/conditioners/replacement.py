@@ -50,7 +50,7 @@ def jumps_nfe(steps: int, jumps: int) -> int:
 @register_conditioner("replacement", ReplacementConfig, needs=("elementwise",),
                       nfe=lambda cfg, steps: jumps_nfe(steps, cfg.resample_jumps),
                       steps_for_nfe=lambda cfg, nfe: max(1, int(round((nfe - 1) / cfg.resample_jumps)) + 1),
-                      reference="Song et al. 2021 (score SDE), App. I.2; RePaint, Lugmayr et al. 2022")
+                      reference="Song et al. 2021 (score SDE), App. I.2; RePaint, Lugmayr et al. 2022", follows_sampler=True)
 def run(prior: Prior, obs: Observation, generator, cfg: ReplacementConfig, steps: int, progress=None) -> torch.Tensor:
     project = Replacement(prior.sde, obs.encode(obs.x_obs), obs.mask, generator)
     return sample(prior.score, prior.sde, prior.noise(obs.x_obs.shape[0], generator), steps, method=prior.method,
