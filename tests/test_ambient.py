@@ -114,3 +114,16 @@ def test_sampling_masks_keep_the_training_survival_and_stay_fixed_for_a_solve(fi
     assert abs(float(first.mean()) - model.sampling_survival()) < 0.01
     a = model.sample(3, seed=4, progress=False)
     assert np.array_equal(a, model.sample(3, seed=4, progress=False))
+
+
+def test_the_hidden_pixel_weight_option_changes_only_the_further_hidden_pixels():
+    """``hidden_weight``: with nothing further hidden (δ = 0) both weightings are the same loss; with
+    δ > 0 'unit' gives the further-hidden pixels EDM's unit effective weight instead of λ."""
+    sde, net = VPSDE(), TinyDenoiser()
+    x = torch.randn(64, 1, 2, 2)
+    mask = (torch.rand(64, 1, 2, 2, generator=torch.Generator().manual_seed(0)) > 0.3).float()
+    cfg = LossConfig(time_dist="logsnr")
+    losses = {w: [float(ambient_loss(net, sde, cfg, d, 0.5, hidden_weight=w)(x, mask, rng.generator(5)))
+                  for d in (0.0, 0.5)] for w in ("lambda", "unit")}
+    assert losses["lambda"][0] == pytest.approx(losses["unit"][0])
+    assert losses["lambda"][1] != pytest.approx(losses["unit"][1])

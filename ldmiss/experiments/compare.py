@@ -41,6 +41,14 @@ def _settings(method, mode: str, weights_sha256: str, preset: str, seed: int, n:
             "mode": mode, "steps": steps, "conditioner": to_dict(cfg), "metrics_version": METRICS_VERSION}
 
 
+def _first_order_budget(cond, budget: float, method) -> float:
+    """The budget a conditioner's first-order cost formula must meet so that, on the prior's own
+    sampler (which may evaluate several times per step), one draw costs ``budget``."""
+    from ..diffusion.samplers import EVALS_PER_STEP
+    evals = EVALS_PER_STEP[method._sampler_config().method]
+    return (budget - 1) / evals + 1 if cond.follows_sampler and evals > 1 else budget
+
+
 def _key(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -77,7 +85,7 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
     for mode in modes:
         cond, ccfg = get_conditioner(mode), method.conditioner_config(mode)
         for budget in budgets:
-            steps = cond.steps_for_nfe(ccfg, budget)
+            steps = cond.steps_for_nfe(ccfg, _first_order_budget(cond, budget, method))
             settings = _settings(method, mode, weights_sha256, preset, seed, len(x_test), draws, steps)
             path = out / "points" / f"{mode}_nfe{budget}.json"
             if path.is_file():

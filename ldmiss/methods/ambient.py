@@ -51,9 +51,14 @@ class AmbientConfig(PixelDiffusionConfig):
     loss: LossConfig = field(default_factory=lambda: LossConfig(time_dist="logsnr"))
     delta: float = 0.1  # further corruption: the fraction of observed pixels hidden from the network each step
     sigma_data: float = 0.5  # EDM's σ_d for data in [−1, 1]
+    # weight of the further-hidden pixels' error: "lambda" = EDM's λ(σ) as on every pixel (their
+    # effective weight then grows as 1 + σ_d²/σ_e² at low noise), "unit" = 1/σ_d², the unit effective
+    # weight EDM gives visible pixels (the official code's, where hidden pixels share their c_out)
+    hidden_weight: str = "lambda"
 
 
-constrain("AmbientConfig", delta=("range", 0.0, 0.95), sigma_data=("range", 1e-3, None))
+constrain("AmbientConfig", delta=("range", 0.0, 0.95), sigma_data=("range", 1e-3, None),
+          hidden_weight=("choices", ("lambda", "unit")))
 
 
 def edm_coefficients(sde, t: torch.Tensor, sigma_data: float):
@@ -75,8 +80,10 @@ def ambient_denoise(net, sde, x_t: torch.Tensor, mask: torch.Tensor, t: torch.Te
     return mask * (c_skip * y + c_out * out) + (1.0 - mask) * sigma_data * out
 
 
-def ambient_loss(net, sde, loss_cfg: LossConfig, delta: float, sigma_data: float, precision: str = "fp32"):
-    """The training closure ``loss(x0, obs_mask, generator)`` for :func:`ldmiss.training.train`."""
+def ambient_loss(net, sde, loss_cfg: LossConfig, delta: float, sigma_data: float, precision: str = "fp32",
+                 hidden_weight: str = "lambda"):
+    """The training closure ``loss(x0, obs_mask, generator)`` for :func:`ldmiss.training.train`;
+    ``hidden_weight``: see :class:`AmbientConfig`."""
     def loss(x0: torch.Tensor, obs_mask: torch.Tensor, generator) -> torch.Tensor:
         t = sde.sample_time(x0.shape[0], generator, device=x0.device, dist=loss_cfg.time_dist,
                             logsnr_mean=loss_cfg.logsnr_mean, logsnr_std=loss_cfg.logsnr_std)
@@ -85,7 +92,11 @@ def ambient_loss(net, sde, loss_cfg: LossConfig, delta: float, sigma_data: float
         further = obs_mask * keep  # Ã = A ⊙ B (one B per pixel, shared by its channels)
         x0_hat = ambient_denoise(net, sde, x_t, further, t, sigma_data, precision)
         weight = _bcast(edm_coefficients(sde, t, sigma_data)[3], x0)
-        return (weight * obs_mask * (x0_hat - x0) ** 2).sum() / obs_mask.sum().clamp_min(1.0)
+        if hidden_weight == "unit":  # visible: λ (unit effective weight); further-hidden: 1/σ_d² (the same)
+            weight = further * weight + (obs_mask - further) / sigma_data**2
+        else:
+            weight = obs_mask * weight
+        return (weight * (x0_hat - x0) ** 2).sum() / obs_mask.sum().clamp_min(1.0)
     return loss
 
 
@@ -138,7 +149,7 @@ class AmbientDiffusion(PixelDDPM):
 
     def training_loss(self, model, masked: bool = True):
         c = self.config
-        return ambient_loss(model, self.sde, c.loss, c.delta, c.sigma_data, c.precision)
+        return ambient_loss(model, self.sde, c.loss, c.delta, c.sigma_data, c.precision, c.hidden_weight)
 
     def _fit(self, x, obs_mask, generator, progress, options):
         self.observed = obs_mask[:, :1].mean().reshape(())

@@ -151,7 +151,9 @@ class DiEM(PixelDDPM):
         incomplete = (obs_mask.flatten(1) < 1).any(1).nonzero().squeeze(1)
         if len(incomplete) == 0:
             return completed
-        take = max(1, round(self.config.e_step_fraction * len(incomplete)))
+        take = round(self.config.e_step_fraction * len(incomplete))
+        if take == 0:
+            return completed
         rows = incomplete[rng.randperm(len(incomplete), generator)[:take]] if take < len(incomplete) else incomplete
         cfg = self.config.e_step
         steps = cfg.steps or self.config.sampler.steps
