@@ -129,9 +129,8 @@ class FixedMaskScore:
 class AmbientDiffusion(PixelDDPM):
     name = "ambient"
     config_cls = AmbientConfig
-    relative_cost = 3
-    impute_modes = ("replacement", "guidance")
-    FIT_INDEPENDENT = ("sampler", "impute")  # training reads the network, schedule, δ, σ_d and loss only
+    # relative_cost, impute_modes and FIT_INDEPENDENT are the DDPM's: training reads the network,
+    # schedule, δ, σ_d and loss only
 
     @classmethod
     def check_config(cls, config) -> None:

@@ -103,16 +103,16 @@ def fit_gaussian(x: torch.Tensor, mask: torch.Tensor, rank: int, iterations: int
                  batch: int = 2000, progress=None) -> tuple[LowRankGaussian, torch.Tensor]:
     """Monte-Carlo EM for a low-rank Gaussian on incomplete rows (N × D, ``mask`` 1 = observed):
     returns the Gaussian and a last posterior draw of the completed rows."""
+    def complete(gaussian):  # every row's missing entries drawn from the Gaussian's posterior
+        draws = torch.cat([gaussian.posterior_sample(x[s], mask[s], generator) for s in batch_slices(len(x), batch)])
+        return mask * x + (1 - mask) * draws
+
     gaussian = LowRankGaussian.standard(x.shape[1], rank)
-    completed = x
     for _ in range(iterations):
-        completed = torch.cat([gaussian.posterior_sample(x[s], mask[s], generator) for s in batch_slices(len(x), batch)])
-        completed = mask * x + (1 - mask) * completed
-        gaussian = LowRankGaussian.fit_ppca(completed, rank)
+        gaussian = LowRankGaussian.fit_ppca(complete(gaussian), rank)
         if progress is not None:
             progress(1)
-    completed = torch.cat([gaussian.posterior_sample(x[s], mask[s], generator) for s in batch_slices(len(x), batch)])
-    return gaussian, mask * x + (1 - mask) * completed
+    return gaussian, complete(gaussian)
 
 
 @register
