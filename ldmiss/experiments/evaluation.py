@@ -9,7 +9,8 @@ floors that say what a perfect model would score:
 - ``reconstruction_floor`` (autoencoders): decode(encode(x)) of the complete evaluated images —
   their FID/IS, and their MSE on the test mask's missing pixels (the best imputation this decoder
   could give);
-- ``prior_target`` (autoencoders): decode(encoder mean) of N incomplete training images, the
+- ``prior_target`` (autoencoders): decode(the prior's training latents) of N incomplete training
+  images — their encoder means, or with LDMiss's latent EM an E-step's draws — the
   distribution the latent prior is trained to match; ``prior_gap`` = sample FID ÷ target FID;
 - ``memorization``: nearest-neighbour distance of the samples to training images ÷ to held-out ones.
 
@@ -150,7 +151,7 @@ def reconstruction_floor(ctx: RunContext) -> dict:
 def prior_target(ctx: RunContext) -> dict:
     n = min(ctx.cfg.n_eval, len(ctx.x_train))
     x, m = ctx.x_train[:n], ctx.m_train[:n]
-    return ctx.quality(ctx.method.reconstruct(apply_mask(x, m).numpy(), m.numpy()))
+    return ctx.quality(ctx.method.prior_target(apply_mask(x, m).numpy(), m.numpy()))
 
 
 COVERAGE_LEVEL = 0.9

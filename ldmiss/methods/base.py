@@ -126,6 +126,12 @@ class Method:
         return self
 
     @classmethod
+    def fit_independent(cls, config) -> tuple[str, ...]:
+        """The options ``config``'s fit never reads: ``FIT_INDEPENDENT``, unless a setting makes the fit
+        sample (LDMiss's latent EM imputes the training set), which a method says by overriding this."""
+        return cls.FIT_INDEPENDENT
+
+    @classmethod
     def fit_settings(cls, config) -> dict:
         """``config`` as a dict without the ``FIT_INDEPENDENT`` options: what a fit depends on."""
         return fit_settings(cls, config)

@@ -30,8 +30,9 @@ def without_paths(settings: dict, paths) -> dict:
 
 
 def fit_settings(method_cls, config) -> dict:
-    """``config`` as a dict without the method's ``FIT_INDEPENDENT`` options: what a fit depends on."""
-    return without_paths(to_dict(config), method_cls.FIT_INDEPENDENT)
+    """``config`` as a dict without the options its fit never reads (``method_cls.fit_independent``,
+    normally ``FIT_INDEPENDENT``): what a fit depends on."""
+    return without_paths(to_dict(config), method_cls.fit_independent(config))
 
 
 def digest(settings, *tensors: torch.Tensor, length: int = 24) -> str:

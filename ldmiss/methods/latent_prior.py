@@ -17,7 +17,8 @@ from ..diffusion import VPSDE, LatentNormalizer, LossConfig, SamplerConfig, SDEC
 from ..diffusion.normalizer import KINDS
 from ..nets import build_eps_net
 from ..nets.precision import PRECISIONS
-from ..training import TrainConfig, train
+from ..training import TrainConfig
+from ..training import train as _train
 from .common import batch_slices, diffusion_loss, eps_score
 
 
@@ -63,15 +64,17 @@ class LatentPrior:
     def parts(self) -> dict:
         return {"normalizer": self.normalizer, "prior": self.net}
 
-    def fit(self, z: torch.Tensor, generator: torch.Generator, progress: bool = False, **train_options) -> dict:
-        """Fit the normaliser on latents ``z`` (N × latent_shape), then train the ε-network on them
-        (``train_options``: checkpointing, see :func:`ldmiss.training.train`)."""
+    def fit(self, z: torch.Tensor, generator: torch.Generator, progress: bool = False, train: TrainConfig | None = None,
+            desc: str = "latent prior", **train_options) -> dict:
+        """Fit the normaliser on latents ``z`` (N × latent_shape), then train the ε-network on them from
+        its current weights (``train``: the run's settings, default ``cfg.train``; ``train_options``:
+        checkpointing, see :func:`ldmiss.training.train`). A second call warm-starts (latent EM)."""
         self.normalizer = self.normalizer.cpu().fit(z)
         with torch.no_grad():
             u = self.normalizer.normalize(z)
         self.normalizer.to(self.device)
-        self.net, info = train(self.net, self.training_loss(), (u,), self.cfg.train, generator, desc="latent prior",
-                               progress=progress, device=self.device, **train_options)
+        self.net, info = _train(self.net, self.training_loss(), (u,), train or self.cfg.train, generator, desc=desc,
+                                progress=progress, device=self.device, **train_options)
         return info
 
     def training_loss(self):

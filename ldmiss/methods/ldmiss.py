@@ -9,6 +9,7 @@ from ..diffusion import Observation, Prior, conditioner_configs
 from .base import Method
 from .common import batch_slices, progress_bar
 from .conditioned import Conditioned
+from .latent_em import LatentEMConfig, e_step, run_em
 from .latent_prior import LatentPrior, LatentPriorConfig
 from .registry import register
 from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, decode_latents, encode_means, fit_vae
@@ -19,6 +20,8 @@ class LDMissConfig:
     fill_value: float = 0.0
     vae: VAEConfig = field(default_factory=VAEConfig)
     prior: LatentPriorConfig = field(default_factory=LatentPriorConfig)
+    # EM for the prior after the usual fit (methods/latent_em.py); em.laps = 0 is the poster's LDMiss
+    em: LatentEMConfig = field(default_factory=LatentEMConfig)
     # every conditioner's knobs (impute.guidance: self-guidance, the poster's); replacement is pixel-only
     impute: conditioner_configs(elementwise=False) = field(default_factory=conditioner_configs(elementwise=False))
 
@@ -42,6 +45,16 @@ class LDMiss(Autoencoded, Conditioned, Method):
     LEGACY_KEYS = {"guidance": "impute.guidance"}
 
     @classmethod
+    def fit_independent(cls, config) -> tuple[str, ...]:
+        """With latent EM the fit samples: the prior's sampler and the E-step conditioner's settings
+        then shape the weights (they remain changeable for later sampling and imputation)."""
+        if config.em.laps == 0:
+            return cls.FIT_INDEPENDENT
+        from ..diffusion.conditioners import CONDITIONERS
+        others = tuple(f"impute.{n}" for n, c in CONDITIONERS.items() if c.supports(False) and n != config.em.conditioner)
+        return (*others, *(p for p in cls.FIT_INDEPENDENT if p not in ("prior.sampler", "impute")))
+
+    @classmethod
     def check_config(cls, config) -> None:
         from ..nets import check_net_options
         check_net_options(config.prior.eps_net, config.prior.net, f"{cls.name}.prior.net")
@@ -62,6 +75,16 @@ class LDMiss(Autoencoded, Conditioned, Method):
         z = encode_means(self.vae, x, obs_mask, self.device)
         prior_info = self.prior.fit(z, generator, progress, **options.train_options("prior"))
         self.meta.update(vae_fit=vae_info, prior_fit=prior_info)
+        if self.config.em.laps:
+            _, em_infos = run_em(self, z, x, obs_mask, generator, progress, options)
+            self.meta.update(em_fits=em_infos)
+
+    def prior_training_latents(self, x: torch.Tensor, obs_mask: torch.Tensor, generator) -> torch.Tensor:
+        """The latents the prior was last trained on for these training images: their encoder means,
+        or with latent EM an E-step's draws under the fitted model (the prior's target)."""
+        if self.config.em.laps == 0:
+            return super().prior_training_latents(x, obs_mask, generator)
+        return e_step(self, x, obs_mask, generator)
 
     def _config_changed(self) -> None:
         # The prior is its own object (usable without LDMiss) and samples with its own ``cfg``: a new

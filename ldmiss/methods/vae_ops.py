@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
-from .. import cache
+from .. import cache, rng
 from ..config import constrain, to_dict
 from ..errors import UsageError
 from ..nets import VAE
@@ -115,13 +116,27 @@ class Autoencoded:
     """Mixin for methods built on the robust β-VAE (``self.vae``): what the evaluation's floors need.
 
     ``reconstruct`` is decode(encoder mean): on complete images it is the best imputation this
-    decoder can give (the reconstruction floor); on the incomplete training images it is exactly
-    what a latent prior is trained to match (the prior's target)."""
+    decoder can give (the reconstruction floor). ``prior_target`` decodes the latents a latent prior
+    is trained on for given training images — their encoder means, unless the method replaced them
+    (LDMiss's latent EM) — the distribution the prior is trained to match."""
 
     autoencoder = True
 
     def _reconstruct(self, x: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
         return decode_latents(self.vae, encode_means(self.vae, x, obs_mask, self.device), self.device)
+
+    def prior_training_latents(self, x: torch.Tensor, obs_mask: torch.Tensor, generator) -> torch.Tensor:
+        """The latents a prior is trained on for the (prepared) images ``x``: their encoder means."""
+        return encode_means(self.vae, x, obs_mask, self.device)
+
+    def prior_target(self, x, obs_mask=None, seed: int = 0) -> np.ndarray:
+        """decode(the prior's training latents) of training images ``x`` (NaN or ``obs_mask`` = missing),
+        in [0, 1]; ``seed`` for methods whose training latents are draws."""
+        self._check_fitted()
+        xt, m = self._prepare(x, obs_mask, image_shape=self.image_shape)
+        with torch.no_grad(), rng.isolated(None, self.device):
+            z = self.prior_training_latents(xt, m, rng.generator(seed))
+            return decode_latents(self.vae, z, self.device).clamp(0, 1).numpy()
 
 
 def map_latents(vae: VAE, x: torch.Tensor, obs_mask: torch.Tensor, z0: torch.Tensor, steps: int, lr: float) -> torch.Tensor:
