@@ -34,6 +34,9 @@ VARIANTS = {
     "v+logsnr+cosine": {"loss": {"prediction": "v", "time_dist": "logsnr"}, **COSINE},
     "v+cosine+lr2e-3": {"loss": {"prediction": "v"}, "train": {**COSINE["train"], "lr": 2e-3}},
     "eps+cosine": COSINE,
+    # EDM's preconditioning and loss weighting with its log-normal noise levels (diffusion/parameterization.py)
+    "edm": {"loss": {"prediction": "edm", "time_dist": "logsnr"}},
+    "edm+cosine": {"loss": {"prediction": "edm", "time_dist": "logsnr"}, **COSINE},
 }
 
 
@@ -77,7 +80,7 @@ def table(out: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--method", default="ddpm", choices=["ddpm", "diffputer"])
+    ap.add_argument("--method", default="ddpm", choices=["ddpm", "diffputer", "diem"])
     ap.add_argument("--rate", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=2000)

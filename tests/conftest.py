@@ -53,3 +53,14 @@ def fitted(small_batch):
 
 def as_np(t):
     return t.numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+@pytest.fixture
+def one_thread():
+    """Small MLPs (a 4-pixel denoiser, a 2-d latent prior) train fastest on one thread, and do not
+    crawl when the cores are busy (two OpenMP threads on a loaded 2-core host made such a test 40×
+    slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

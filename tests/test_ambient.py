@@ -65,16 +65,6 @@ def test_the_network_sees_only_the_masked_input():
     assert torch.equal(ambient_denoise(net, sde, x_t, mask, t, 0.5), ambient_denoise(net, sde, other, mask, t, 0.5))
 
 
-@pytest.fixture
-def one_thread():
-    """A 4-pixel MLP trains fastest on one thread, and does not crawl when the cores are busy
-    (two OpenMP threads on a loaded 2-core host made this test 40× slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 def test_the_ambient_loss_learns_the_optimal_denoiser_where_the_naive_loss_does_not(one_thread):
     sde, gen = VPSDE(), rng.generator(1)

@@ -68,7 +68,7 @@ def test_logsnr_and_its_inverse():
     assert float(sde.logsnr(ts).std()) == pytest.approx(0.5, abs=0.02)
 
 
-@pytest.mark.parametrize("prediction", ["eps", "v"])
+@pytest.mark.parametrize("prediction", ["eps", "v", "edm"])
 def test_perfect_prediction_gives_the_true_noise_and_x0(prediction):
     sde, g = VPSDE(), torch.Generator().manual_seed(1)
     x0, noise = torch.randn(64, 3, generator=g), torch.randn(64, 3, generator=g)
@@ -77,6 +77,30 @@ def test_perfect_prediction_gives_the_true_noise_and_x0(prediction):
     eps = eps_from_output(prediction, sde, target(prediction, sde, x0, noise, t), x_t, t)
     assert torch.allclose(eps, noise, atol=1e-4)
     assert torch.allclose(sde.tweedie(x_t, sde.score_from_eps(eps, t), t), x0, atol=1e-3)
+
+
+def test_edm_preconditioning_matches_edms_coefficients_and_is_v_prediction_at_unit_data_scale():
+    from ldmiss.diffusion.parameterization import network_input
+    from ldmiss.methods.ambient import edm_coefficients
+    sde, g = VPSDE(), torch.Generator().manual_seed(2)
+    x0, noise, out = (torch.randn(64, 3, generator=g) for _ in range(3))
+    t = sde.sample_time(64, g)
+    x_t = sde.marginal(x0, t, noise)
+    a = sde.alpha(t)[:, None]
+    c_skip, c_out, c_in, lam = (c[:, None] for c in edm_coefficients(sde, t, 0.5))
+    y = x_t / a  # EDM's variance-exploding coordinates
+    assert torch.allclose(network_input("edm", sde, x_t, t, 0.5), c_in * y, atol=1e-5)
+    x0_hat = c_skip * y + c_out * out  # EDM's denoiser, Table 1
+    eps = eps_from_output("edm", sde, out, x_t, t, 0.5)
+    assert torch.allclose((x_t - sde.sigma(t)[:, None] * eps) / a, x0_hat, atol=1e-3)
+    # the plain MSE on the network's target is EDM's λ-weighted x₀ error (λ c_out² = 1)
+    f_star = target("edm", sde, x0, noise, t, 0.5)
+    assert torch.allclose(lam * c_out**2, torch.ones_like(lam), atol=1e-4)
+    assert torch.allclose(c_skip * y + c_out * f_star, x0, atol=1e-3)
+    # σ_d = 1: v-prediction with F = −v
+    assert torch.allclose(eps_from_output("edm", sde, -out, x_t, t, 1.0), eps_from_output("v", sde, out, x_t, t),
+                          atol=1e-4)
+    assert torch.allclose(network_input("edm", sde, x_t, t, 1.0), x_t, atol=1e-5)  # S = α² + σ² = 1
 
 
 def test_cosine_schedule_with_warmup():
@@ -106,9 +130,10 @@ EMULATED_BF16 = pytest.mark.skipif(not native_bf16("cpu"), reason="this CPU emul
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision,cond", [("fp32", "add"), pytest.param("bf16", "add", marks=EMULATED_BF16),
-                                            ("fp32", "film")])
-def test_prior_learns_a_mixture(precision, cond):
+@pytest.mark.parametrize("precision,cond,prediction", [("fp32", "add", "v"),
+                                                       pytest.param("bf16", "add", "v", marks=EMULATED_BF16),
+                                                       ("fp32", "film", "v"), ("fp32", "add", "edm")])
+def test_prior_learns_a_mixture(precision, cond, prediction):
     """LDMiss's prior recipe (normalisation, parameterisation, time distribution, schedule), trained
     briefly on a 2-D mixture of well-separated Gaussians with unequal weights and scales (down to
     0.15 against an overall spread of ~5): mode weights and every mode's per-dimension mean and std
@@ -116,13 +141,14 @@ def test_prior_learns_a_mixture(precision, cond):
     100 steps the narrowest mode comes out ~30% too narrow whatever the network); v0.1.0's recipe
     (one global scale, ε-prediction, t ~ U(ε, 1), constant rate) fails this test: its narrowest
     mode comes out twice as wide. The bf16 case checks that autocast training and sampling keep
-    what the prior learns; the ``film`` case, the MLP's other time conditioning."""
+    what the prior learns; the ``film`` case, the MLP's other time conditioning; the ``edm`` case,
+    EDM's preconditioning (σ_d = 0.5, not the v-prediction it equals at σ_d = 1)."""
     g = torch.Generator().manual_seed(0)
     data, _ = _mixture(20000, g)
     cfg = merge(LatentPriorConfig(), {"net": {"width": 128, "depth": 2, "cond": cond},
                                       "train": {"steps": 1500, "warmup_steps": 50},
                                       "sampler": {"method": "em", "steps": 500, "batch_size": 4000},
-                                      "precision": precision})
+                                      "precision": precision, "loss": {"prediction": prediction}})
     torch.manual_seed(0)
     prior = LatentPrior(cfg, (2, 1, 1))
     prior.fit(data.view(-1, 2, 1, 1), g)

@@ -47,10 +47,10 @@ from .registry import register
 
 @dataclass
 class AmbientConfig(PixelDiffusionConfig):
-    # EDM's log-normal noise levels; ``loss.prediction`` is not read (the EDM preconditioning replaces it)
+    # EDM's log-normal noise levels and σ_d (loss.sigma_data, 0.5 for data in [−1, 1]); ``loss.prediction``
+    # is not read (Ambient's own masked EDM preconditioning replaces it)
     loss: LossConfig = field(default_factory=lambda: LossConfig(time_dist="logsnr"))
     delta: float = 0.1  # further corruption: the fraction of observed pixels hidden from the network each step
-    sigma_data: float = 0.5  # EDM's σ_d for data in [−1, 1]
     # weight of the further-hidden pixels' error: "unit" = 1/σ_d², the unit effective weight EDM gives
     # visible pixels (as in the official code, where hidden pixels share their c_out); "lambda" = EDM's
     # λ(σ) as on every pixel, whose effective weight grows as 1 + σ_d²/σ_e² at low noise. Measured at
@@ -58,8 +58,7 @@ class AmbientConfig(PixelDiffusionConfig):
     hidden_weight: str = "unit"
 
 
-constrain("AmbientConfig", delta=("range", 0.0, 0.95), sigma_data=("range", 1e-3, None),
-          hidden_weight=("choices", ("lambda", "unit")))
+constrain("AmbientConfig", delta=("range", 0.0, 0.95), hidden_weight=("choices", ("lambda", "unit")))
 
 
 def edm_coefficients(sde, t: torch.Tensor, sigma_data: float):
@@ -130,7 +129,8 @@ class AmbientDiffusion(PixelDDPM):
     name = "ambient"
     config_cls = AmbientConfig
     # relative_cost, impute_modes and FIT_INDEPENDENT are the DDPM's: training reads the network,
-    # schedule, δ, σ_d and loss only
+    # schedule, δ and loss (σ_d included) only
+    LEGACY_KEYS = {**PixelDDPM.LEGACY_KEYS, "sigma_data": "loss.sigma_data"}
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -149,7 +149,7 @@ class AmbientDiffusion(PixelDDPM):
 
     def training_loss(self, model, masked: bool = True):
         c = self.config
-        return ambient_loss(model, self.sde, c.loss, c.delta, c.sigma_data, c.precision, c.hidden_weight)
+        return ambient_loss(model, self.sde, c.loss, c.delta, c.loss.sigma_data, c.precision, c.hidden_weight)
 
     def _fit(self, x, obs_mask, generator, progress, options):
         self.observed = obs_mask[:, :1].mean().reshape(())
@@ -161,7 +161,7 @@ class AmbientDiffusion(PixelDDPM):
         return float(self.observed) * (1.0 - self.config.delta)
 
     def _score(self, generator=None):
-        return FixedMaskScore(self.net, self.sde, self.image_shape, self.sampling_survival(), self.config.sigma_data,
+        return FixedMaskScore(self.net, self.sde, self.image_shape, self.sampling_survival(), self.config.loss.sigma_data,
                               self.config.precision, generator)
 
     def _diffusion_prior(self, generator=None) -> Prior:

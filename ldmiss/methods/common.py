@@ -7,7 +7,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..diffusion import dsm_loss
-from ..diffusion.parameterization import eps_from_output
+from ..diffusion.parameterization import eps_from_output, network_input
 from ..nets.precision import in_precision
 
 
@@ -30,17 +30,21 @@ def to_pixel_space(xm: torch.Tensor) -> torch.Tensor:
 
 
 def eps_score(net: torch.nn.Module, sde, prediction: str = "eps", precision: str = "fp32",
-              compile: bool = False) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+              compile: bool = False, sigma_data: float = 0.5) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """score_fn(x, t) = −ε_θ(x, t)/σ_t for the samplers, whatever the network predicts."""
     f = in_precision(net, precision, compile)
-    return lambda x, t: sde.score_from_eps(eps_from_output(prediction, sde, f(x, t), x, t), t)
+
+    def score(x, t):
+        out = f(network_input(prediction, sde, x, t, sigma_data), t)
+        return sde.score_from_eps(eps_from_output(prediction, sde, out, x, t, sigma_data), t)
+    return score
 
 
 def diffusion_loss(net: torch.nn.Module, sde, loss_cfg, masked: bool = False, precision: str = "fp32",
                    compile: bool = False):
     """The training closure ``loss(x0[, obs_mask], generator)`` for :func:`ldmiss.training.train`."""
     opts = dict(prediction=loss_cfg.prediction, time_dist=loss_cfg.time_dist, logsnr_mean=loss_cfg.logsnr_mean,
-                logsnr_std=loss_cfg.logsnr_std)
+                logsnr_std=loss_cfg.logsnr_std, sigma_data=loss_cfg.sigma_data)
     f = in_precision(net, precision, compile)
     if masked:
         return lambda xb, mb, g: dsm_loss(f, sde, xb, mb, g, **opts)

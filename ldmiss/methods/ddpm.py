@@ -76,7 +76,8 @@ class PixelDDPM(Conditioned, Method):
         self.meta.update(net_fit=info)
 
     def _score(self):
-        return eps_score(self.net, self.sde, self.config.loss.prediction, self.config.precision, self.config.compile)
+        return eps_score(self.net, self.sde, self.config.loss.prediction, self.config.precision, self.config.compile,
+                         self.config.loss.sigma_data)
 
     def _sample(self, n, generator, progress):
         cfg, prior = self.config.sampler, self._diffusion_prior(generator)

@@ -84,7 +84,8 @@ class LatentPrior:
 
     def score(self):
         """score_fn(u, t) in the normalised space, for the samplers and the conditioners."""
-        return eps_score(self.net, self.sde, self.cfg.loss.prediction, self.cfg.precision, self.cfg.compile)
+        return eps_score(self.net, self.sde, self.cfg.loss.prediction, self.cfg.precision, self.cfg.compile,
+                         self.cfg.loss.sigma_data)
 
     def noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return rng.randn((n, *self.latent_shape), generator, self.device)
