@@ -1,6 +1,12 @@
 """The executors: a sweep through a local Ray instance with 2 workers gives the same runs and
 metrics as the local process pool."""
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +59,48 @@ def test_make_executor_choices():
         make_executor("slurm")
     with pytest.raises(ValueError, match="cpus-per-run"):
         make_executor("ray", cpus_per_run=0)
+
+
+def _sleep_and_tell(pid_dir, device, threads):
+    """A pool worker's run: say who it is, then take far longer than the test waits."""
+    (Path(pid_dir) / str(os.getpid())).touch()
+    time.sleep(120)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))  # a zombie is gone
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_local_workers_die_when_the_sweep_process_is_killed(tmp_path):
+    """``kill -9`` of a ``--jobs 2`` sweep used to leave both workers running their fits to the end."""
+    root = Path(__file__).resolve().parents[1]
+    script = ("import sys; from ldmiss.experiments.executors import LocalExecutor; "
+              "from tests.test_executors import _sleep_and_tell; "
+              f"list(LocalExecutor(jobs=2, device='cpu').run(_sleep_and_tell, [({str(tmp_path)!r},), ({str(tmp_path)!r},)]))")
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=root, env=env)
+    try:
+        deadline = time.time() + 60
+        while len(list(tmp_path.iterdir())) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        workers = [int(p.name) for p in tmp_path.iterdir()]
+        assert len(workers) == 2 and all(_alive(w) for w in workers)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 15
+        while any(_alive(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers)
+    finally:
+        parent.kill()
+        for p in tmp_path.iterdir():
+            try:
+                os.kill(int(p.name), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass

@@ -10,6 +10,8 @@ of the cluster's nodes see; the store's claims keep two workers off the same run
 from __future__ import annotations
 
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Callable, Iterable, Iterator
@@ -22,9 +24,24 @@ from ..errors import Unavailable, UsageError
 EXECUTORS = ("local", "ray")
 
 
+def die_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
+    """Pool-worker initializer: exit when the sweep process that started this worker is gone.
+
+    Why: a ``kill -9`` of the sweep (or a crash) gives its pool no chance to stop the workers, which
+    then run their current fit to the end and sit idle holding ~1 GB each. A daemon thread checks
+    once per ``poll_seconds`` whether the worker's parent is still ``parent`` (an orphan is
+    re-parented) and ends the process at once when it is not."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 class LocalExecutor:
     """``jobs`` processes on this machine, one thread each on a 2-core CPU (cores ÷ jobs); one job
-    runs in the calling process with its inner progress bars."""
+    runs in the calling process with its inner progress bars. The workers end with the sweep, even
+    when it is killed (:func:`die_with_parent`)."""
 
     def __init__(self, jobs: int = 1, device: str = "auto"):
         self.jobs, self.device = max(1, int(jobs)), str(device)
@@ -40,7 +57,8 @@ class LocalExecutor:
         threads = max(1, (os.cpu_count() or 1) // self.jobs)
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         devices = run_devices(self.device, len(tasks), gpus)  # several GPUs: one per run, round-robin
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(worker, *task, d, threads) for task, d in zip(tasks, devices)]
             for fut in as_completed(futures):
                 yield fut.result()
