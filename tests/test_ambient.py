@@ -10,6 +10,7 @@ from torch import nn
 
 from ldmiss import rng
 from ldmiss.diffusion import VPSDE, LossConfig
+from ldmiss.errors import UsageError
 from ldmiss.methods.ambient import ambient_denoise, ambient_loss, edm_coefficients
 from ldmiss.training import TrainConfig, train
 
@@ -117,3 +118,48 @@ def test_the_hidden_pixel_weight_option_changes_only_the_further_hidden_pixels()
                   for d in (0.0, 0.5)] for w in ("lambda", "unit")}
     assert losses["lambda"][0] == pytest.approx(losses["unit"][0])
     assert losses["lambda"][1] != pytest.approx(losses["unit"][1])
+
+
+def test_training_sampling_masks_come_from_the_training_masks_with_delta_more_hidden(fitted, small_batch, tmp_path):
+    """``sampling_masks = "training"``: every chain's mask is a training image's mask (a half-image
+    mask stays a half-image mask) with about δ of its observed pixels further hidden."""
+    from ldmiss.methods import get_method_class, load_method
+    from tests.conftest import TINY
+    x, _ = small_batch
+    half = torch.zeros_like(x)
+    half[..., :14, :] = 1.0  # the top half observed, as the "half" mechanism does
+    model = get_method_class("ambient")(None, device="cpu", **TINY["ambient"], delta=0.2,
+                                        sampling_masks="training").fit(x * half, half, seed=0, progress=False)
+    score = model._score(rng.generator(0))
+    masks = score.masks_for(torch.zeros(2000, 1, 28, 28))
+    assert masks[..., 14:, :].sum() == 0  # never a pixel the training masks lacked
+    assert float(masks[..., :14, :].mean()) == pytest.approx(0.8, abs=0.02)
+    model.sample(3, seed=0, progress=False)
+    # a saved model keeps its masks; one saved before they existed loads and refuses "training"
+    model.save(tmp_path / "m")
+    assert torch.equal(load_method(tmp_path / "m", device="cpu").mask_bank, model.mask_bank)
+    old = fitted["ambient"]
+    tensors = {k: v for k, v in old.state_tensors().items() if k != "mask_bank"}
+    fresh = get_method_class("ambient")(None, device="cpu", **TINY["ambient"], sampling_masks="training")
+    fresh._build(old.image_shape)
+    fresh.load_state_tensors(tensors)
+    with pytest.raises(UsageError, match="without its training masks"):
+        fresh._score(rng.generator(0))
+
+
+def test_each_batch_of_a_sampling_call_draws_its_own_masks(fitted):
+    """Chains in different batches of one call must not share masks (they did: one draw per call)."""
+    model = fitted["ambient"]
+    drawn = []
+    original = model._score
+
+    def spy(generator=None):
+        score = original(generator)
+        drawn.append(score)
+        return score
+    model._score = spy
+    try:
+        model.sample(2 * model.config.sampler.batch_size, seed=0, progress=False)
+    finally:
+        del model._score
+    assert len(drawn) == 2 and not torch.equal(drawn[0].mask, drawn[1].mask)

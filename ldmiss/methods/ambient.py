@@ -24,9 +24,12 @@ applies the low-noise c_out to hidden pixels too. Training times are drawn as in
 Sampling (the paper's "fixed mask" sampler): each chain draws one mask Ã with the training
 survival rate ((1 − r)(1 − δ), r the training missing fraction) and keeps it for every step; the
 denoiser's estimate gives the score (α x̂₀ − x_t)/σ², which drives any of our samplers (the paper
-uses EDM's deterministic Heun; ``sampler.method`` chooses here). **Deviations**: B is redrawn at
-every training step (the official code fixes one B per image, seeded by its index); the VP-SDE
-of this package replaces EDM's VE schedule; one sampling mask per chain (the paper's default).
+uses EDM's deterministic Heun; ``sampler.method`` chooses here). ``sampling_masks = "training"``
+instead gives each chain a random training image's mask further masked by δ — the law of the
+network's training inputs under any mechanism (the paper's masks are per-pixel MCAR or boxes, and
+its sampler draws them from that known law). **Deviations**: B is redrawn at every training step
+(the official code fixes one B per image, seeded by its index); the VP-SDE of this package
+replaces EDM's VE schedule; one sampling mask per chain (the paper's default).
 Imputation: every conditioner, on the same fixed-mask score (the mask is drawn per row of a batch).
 """
 from __future__ import annotations
@@ -56,9 +59,18 @@ class AmbientConfig(PixelDiffusionConfig):
     # λ(σ) as on every pixel, whose effective weight grows as 1 + σ_d²/σ_e² at low noise. Measured at
     # r = 0.5 (results/ablations/ambient_hidden_weight): sample FID 133 ("unit") vs 344 ("lambda")
     hidden_weight: str = "unit"
+    # the mask each sampling chain's network sees, kept for the whole solve: "iid" keeps every pixel
+    # with the training survival (1 − r)(1 − δ) (the paper's sampler, for its per-pixel MCAR masks);
+    # "training" takes a random training image's mask, further masked by δ — the law of the inputs
+    # the network was trained on, whatever the mechanism (blocks, halves, MAR, MNAR)
+    sampling_masks: str = "iid"
 
 
-constrain("AmbientConfig", delta=("range", 0.0, 0.95), hidden_weight=("choices", ("lambda", "unit")))
+SAMPLING_MASKS = ("iid", "training")
+MASK_BANK = 512  # training masks kept with the model for sampling_masks = "training"
+
+constrain("AmbientConfig", delta=("range", 0.0, 0.95), hidden_weight=("choices", ("lambda", "unit")),
+          sampling_masks=("choices", SAMPLING_MASKS))
 
 
 def edm_coefficients(sde, t: torch.Tensor, sigma_data: float):
@@ -101,21 +113,28 @@ def ambient_loss(net, sde, loss_cfg: LossConfig, delta: float, sigma_data: float
 
 
 class FixedMaskScore:
-    """The sampling score of an Ambient denoiser: each row keeps one random mask (survival
-    ``survival``) for the whole solve — drawn when a batch of that many rows first asks, from the
-    solve's own generator, and redrawn only when the number of rows changes."""
+    """The sampling score of an Ambient denoiser for one solve: each row keeps one random mask for
+    the whole solve — drawn when the solve first asks, from its own generator, and redrawn only when
+    the number of rows changes. A mask keeps each pixel with probability ``survival`` (``bank``
+    None), or is a random row of ``bank`` (training masks) with a further δ of its pixels hidden."""
 
-    def __init__(self, net, sde, shape, survival: float, sigma_data: float, precision: str, generator):
+    def __init__(self, net, sde, shape, survival: float, sigma_data: float, precision: str, generator,
+                 bank: torch.Tensor | None = None, delta: float = 0.0):
         self.net, self.sde, self.shape, self.survival = net, sde, tuple(shape), survival
-        self.sigma_data, self.precision = sigma_data, precision
+        self.sigma_data, self.precision, self.bank, self.delta = sigma_data, precision, bank, delta
         self.generator = generator if generator is not None else rng.generator(0)
         self.mask: torch.Tensor | None = None
 
     def masks_for(self, x: torch.Tensor) -> torch.Tensor:
         if self.mask is None or self.mask.shape[0] != x.shape[0] or self.mask.device != x.device:
             n, (c, h, w) = x.shape[0], self.shape
-            keep = (rng.rand((n, 1, h, w), self.generator, x.device) < self.survival).to(x.dtype)
-            self.mask = keep.expand(n, c, h, w)
+            if self.bank is None:
+                keep = (rng.rand((n, 1, h, w), self.generator, x.device) < self.survival).to(x.dtype)
+                self.mask = keep.expand(n, c, h, w)
+            else:
+                rows = rng.randint(0, len(self.bank), (n,), self.generator)
+                further = (rng.rand((n, 1, h, w), self.generator, x.device) >= self.delta).to(x.dtype)
+                self.mask = self.bank[rows].to(x.device, x.dtype) * further
         return self.mask
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -131,6 +150,8 @@ class AmbientDiffusion(PixelDDPM):
     # relative_cost, impute_modes and FIT_INDEPENDENT are the DDPM's: training reads the network,
     # schedule, δ and loss (σ_d included) only
     LEGACY_KEYS = {**PixelDDPM.LEGACY_KEYS, "sigma_data": "loss.sigma_data"}
+    FIT_INDEPENDENT = (*PixelDDPM.FIT_INDEPENDENT, "sampling_masks")  # the fit keeps its mask bank either way
+    OPTIONAL_PARTS = ("mask_bank",)  # not in models saved before sampling_masks existed
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -143,9 +164,11 @@ class AmbientDiffusion(PixelDDPM):
         self.net = build_eps_net("unet", image_shape, cond_channels=image_shape[0], **self.config.net).to(self.device)
         self.sde = VPSDE(**to_dict(self.config.sde))
         self.observed = torch.ones(())  # the training images' observed fraction (sampling masks' survival)
+        # training masks for sampling_masks = "training" (uint8; all zero = none kept, an older model)
+        self.mask_bank = torch.zeros((MASK_BANK, *image_shape), dtype=torch.uint8)
 
     def _parts(self):
-        return {"net": self.net, "observed": self.observed}
+        return {"net": self.net, "observed": self.observed, "mask_bank": self.mask_bank}
 
     def training_loss(self, model, masked: bool = True):
         c = self.config
@@ -153,6 +176,8 @@ class AmbientDiffusion(PixelDDPM):
 
     def _fit(self, x, obs_mask, generator, progress, options):
         self.observed = obs_mask[:, :1].mean().reshape(())
+        rows = torch.linspace(0, len(obs_mask) - 1, MASK_BANK).round().long()  # evenly spaced: no draw, the
+        self.mask_bank = (obs_mask[rows] > 0.5).to(torch.uint8)  # training stream stays as it was
         self.net, info = self._train_net(x, obs_mask, generator, progress, "ambient", options)
         self.meta.update(net_fit=info)
 
@@ -161,8 +186,15 @@ class AmbientDiffusion(PixelDDPM):
         return float(self.observed) * (1.0 - self.config.delta)
 
     def _score(self, generator=None):
+        bank = None
+        if self.config.sampling_masks == "training":
+            if not self.mask_bank.any():
+                from ..errors import UsageError
+                raise UsageError(f"{self.name}: this model was saved without its training masks; "
+                                 "use sampling_masks = 'iid' (or refit)")
+            bank = self.mask_bank
         return FixedMaskScore(self.net, self.sde, self.image_shape, self.sampling_survival(), self.config.loss.sigma_data,
-                              self.config.precision, generator)
+                              self.config.precision, generator, bank, self.config.delta)
 
     def _diffusion_prior(self, generator=None) -> Prior:
         c = self.config.sampler

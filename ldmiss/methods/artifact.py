@@ -133,10 +133,13 @@ def load_method(directory: str | Path, device: str = "auto"):
 def load_state_tensors(method, tensors: dict[str, torch.Tensor]) -> None:
     """Copy ``tensors`` (as :meth:`Method.state_tensors` names them) into ``method``'s parts."""
     expected = set(method.state_tensors())
-    if set(tensors) != expected:
+    optional = set(method.OPTIONAL_PARTS)  # tensors an older artifact may lack: left as built
+    if set(tensors) != expected and not (set(tensors) < expected and expected - set(tensors) <= optional):
         missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
         raise ArtifactError(f"weights do not match the config (missing {missing[:5]}, unexpected {extra[:5]})")
     for name, part in method._parts().items():
+        if name not in tensors and name in optional:
+            continue
         if isinstance(part, torch.Tensor):
             part.copy_(tensors[name])
         else:

@@ -55,6 +55,9 @@ class Method:
     # Options the fit reads only because it samples (DiffPuter's E-step imputes the training set),
     # which a fitted model may still change for later sampling and imputation.
     SAMPLED_DURING_FIT: ClassVar[tuple[str, ...]] = ()
+    # Tensor parts (``_parts`` names) added after a method was first released: an artifact saved
+    # before may lack them, and they then keep the value ``_build`` gave them (the method must cope).
+    OPTIONAL_PARTS: ClassVar[tuple[str, ...]] = ()
     # Old spellings of config keys (dotted path → today's), accepted with a DeprecationWarning in
     # overrides and upgraded silently in saved models and stored run settings of 0.1.0.
     LEGACY_KEYS: ClassVar[dict[str, str]] = {}

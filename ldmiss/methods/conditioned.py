@@ -60,13 +60,16 @@ class Conditioned:
     def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
         cfg = self.conditioner_config(mode)
         steps = self.impute_steps(mode, steps)
-        prior = self._diffusion_prior(generator)
+        priors = []
 
         def one_batch(xo, m, tick):
-            u = run_conditioner(mode, prior, self._observation(xo, m), generator, cfg, steps, tick)
+            priors.append(self._diffusion_prior(generator))  # one per solve (Ambient draws its masks per solve)
+            u = run_conditioner(mode, priors[-1], self._observation(xo, m), generator, cfg, steps, tick)
             with torch.no_grad():
                 return self._to_pixels(u)
 
         out = batched(one_batch, x, obs_mask, self._sampler_config().batch_size, self.device,
                       f"{self.name} impute ({mode})", progress, steps)
-        return out, Cost(steps=steps, nfe=prior.nfe, backward_nfe=prior.backward_nfe)
+        images = max(sum(p.images for p in priors), 1)
+        return out, Cost(steps=steps, nfe=sum(p.rows for p in priors) / images,
+                         backward_nfe=sum(p.backward_rows for p in priors) / images)

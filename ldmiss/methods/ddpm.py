@@ -80,12 +80,15 @@ class PixelDDPM(Conditioned, Method):
                          self.config.loss.sigma_data)
 
     def _sample(self, n, generator, progress):
-        cfg, prior = self.config.sampler, self._diffusion_prior(generator)
+        cfg = self.config.sampler
         slices = list(batch_slices(n, cfg.batch_size))
         bar = progress_bar(len(slices) * cfg.steps, f"{self.name} sample", progress)
-        out = [to_pixel_space(sample(prior.score, self.sde, prior.noise(s.stop - s.start, generator), cfg.steps,
-                                     method=cfg.method, generator=generator, progress=bar.update, grid=cfg.grid)).cpu()
-               for s in slices]
+        out = []
+        for s in slices:  # one prior per solve: a prior that draws per solve (Ambient's masks) draws per batch
+            prior = self._diffusion_prior(generator)
+            out.append(to_pixel_space(sample(prior.score, self.sde, prior.noise(s.stop - s.start, generator), cfg.steps,
+                                             method=cfg.method, generator=generator, progress=bar.update,
+                                             grid=cfg.grid)).cpu())
         bar.close()
         return torch.cat(out)
 
