@@ -324,16 +324,25 @@ def _nested(path: str, value) -> dict:
 
 def _changed_options(cls, base_overrides: dict, options) -> dict:
     """Overrides that change every numeric leaf under each of ``options`` (dotted paths) that still
-    makes a valid config (ints + 1, floats × 1.5)."""
+    makes a valid config (ints + 1, floats × 1.5), and each option that is itself a choice (a string
+    leaf with a ``choices`` constraint) to another of its choices."""
+    from ldmiss.config import CONSTRAINTS
     full = dict(leaves(to_dict(cls(None, device="cpu", **base_overrides).config)))
     out, per_option = {}, {}
     for option in options:
         for path, value in full.items():
             if not under(path, (option,)) or isinstance(value, bool):
                 continue
-            if not isinstance(value, (int, float)):
+            if isinstance(value, str) and path == option:
+                choices = [c for (_, leaf), rule in CONSTRAINTS.items() if leaf == path.rsplit(".", 1)[-1]
+                           and rule[0] == "choices" for c in rule[1] if c != value]
+                if not choices:
+                    continue
+                new = choices[0]
+            elif not isinstance(value, (int, float)):
                 continue
-            new = value + 1 if isinstance(value, int) else (value * 1.5 if value else 0.5)
+            else:
+                new = value + 1 if isinstance(value, int) else (value * 1.5 if value else 0.5)
             trial = json.loads(json.dumps(base_overrides))
             deep_update(trial, out)
             deep_update(trial, _nested(path, new))
