@@ -25,12 +25,30 @@ EPILOG = """examples:
 """
 
 
+
+def _at_least(minimum: int):
+    """An argparse type: a whole number ≥ ``minimum`` (``--jobs 0``, ``--seed -1`` and ``-n 0`` are
+    refused at parsing, with the usual usage message, instead of being accepted silently)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be ≥ {minimum}, got {value}")
+        return value
+    parse.__name__ = f"whole number ≥ {minimum}"
+    return parse
+
+
+NON_NEGATIVE, POSITIVE = _at_least(0), _at_least(1)
+
 def _common(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
                    help="where to compute: auto = CUDA if available, else CPU; a sweep with --device cuda "
                         "and several GPUs spreads its runs over them (default: auto)")
     if seed:
-        p.add_argument("--seed", type=int, default=0, help="random seed; a run is reproducible from it (default: 0)")
+        p.add_argument("--seed", type=NON_NEGATIVE, default=0, help="random seed; a run is reproducible from it (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -80,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"training images of a named dataset {sorted(DATASET_REGISTRY)}, or of your own: a folder of "
                         "PNG/JPEG files or an .npz (x, optional obs_mask, NaN = missing), split train/test by a "
                         "seeded permutation (default: the preset's, mnist)")
-    p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+    p.add_argument("--image-size", type=POSITIVE, nargs=2, default=None, metavar=("H", "W"),
                    help="resize the images of a --dataset folder to H×W on reading (H, W divisible by 4)")
     p.add_argument("--input", default=None, help=".npy/.npz of training images (N×H×W or N×C×H×W, uint8 or [0,1] "
                    "float, NaN = missing) instead of MNIST")
@@ -95,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="draw unconditional samples from a saved model")
     p.add_argument("model", help="model directory written by `ldmiss train`")
-    p.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
+    p.add_argument("-n", type=POSITIVE, default=64, help="number of samples (default: 64)")
     p.add_argument("--out", required=True, help="output .npy (N×C×H×W float32 in [0, 1])")
     p.add_argument("--png", default=None, help="also write a PNG grid of the samples")
     _common(p)
@@ -106,10 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "uint8 0–255 or float in [0, 1], NaN = missing")
     p.add_argument("--mask", default=None, help=".npy obs_mask (1 = observed); .npz input may hold it as 'obs_mask'")
     p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
-    p.add_argument("--draws", type=int, default=1, help="imputation draws; >1 also writes the per-pixel std (default: 1)")
+    p.add_argument("--draws", type=POSITIVE, default=1, help="imputation draws; >1 also writes the per-pixel std (default: 1)")
     p.add_argument("--mode", default=None, help="imputation mode: for a diffusion method any conditioner its model "
                    f"supports ({conditioners}); {modes} (default: the method's first)")
-    p.add_argument("--steps", type=int, default=None, help="steps of the conditioned solve (default: the model's)")
+    p.add_argument("--steps", type=POSITIVE, default=None, help="steps of the conditioned solve (default: the model's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="inference option of the model, e.g. --set impute.dps.step_size=1.5 --set impute.guidance.weight=2")
     p.add_argument("--out", required=True, help="output .npz (imputed = mean of draws, std, draws) or .npy (imputed)")
@@ -123,12 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default=None, help="results directory (default: runs/<preset>)")
         p.add_argument("--methods", nargs="+", default=None, help="subset of methods (default: preset's)")
         p.add_argument("--rates", nargs="+", type=float, default=None, help="training missing rates (default: preset's)")
-        p.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds (default: preset's)")
+        p.add_argument("--seeds", nargs="+", type=NON_NEGATIVE, default=None, help="seeds (default: preset's)")
         p.add_argument("--dataset", default=None, metavar="NAME|PATH",
                        help=f"dataset: {sorted(DATASET_REGISTRY)} or a folder of images / an .npz (default: preset's)")
-        p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+        p.add_argument("--image-size", type=POSITIVE, nargs=2, default=None, metavar=("H", "W"),
                        help="resize the images of a --dataset folder to H×W on reading")
-        p.add_argument("--jobs", type=int, default=2 if name == "demo" else 1,
+        p.add_argument("--jobs", type=POSITIVE, default=2 if name == "demo" else 1,
                        help="runs in parallel processes, one thread each on a 2-core CPU (default: %(default)s)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override preset fields, e.g. --set n_eval=200 --set overrides.ldmiss.impute.guidance.weight=2")
@@ -137,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "'ldmiss[ray]'; the --out folder must be on a filesystem every node sees) (default: local)")
         p.add_argument("--address", default=None,
                        help="Ray cluster address (e.g. auto, or ray://host:10001); default: start a local Ray instance")
-        p.add_argument("--cpus-per-run", type=int, default=1, help="Ray: CPUs (torch threads) per run (default: 1)")
+        p.add_argument("--cpus-per-run", type=POSITIVE, default=1, help="Ray: CPUs (torch threads) per run (default: 1)")
         p.add_argument("--gpus-per-run", type=float, default=0, help="Ray: GPUs per run; > 0 runs on CUDA (default: 0)")
         p.add_argument("--force", action="store_true",
                        help="rerun finished runs whose stored settings differ from these (default: refuse, naming them)")
@@ -151,10 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "e.g. results/cpu/ldmiss/rate0.50_seed0/model")
     p.add_argument("--out", required=True, help="output folder (compare.csv, compare.md, compare.png, points/; resumable)")
     p.add_argument("--preset", default="cpu", help="protocol the test images and mask come from (default: cpu)")
-    p.add_argument("--nfe", nargs="+", type=int, default=[50, 100, 200], help="budgets, network evaluations per image")
+    p.add_argument("--nfe", nargs="+", type=POSITIVE, default=[50, 100, 200], help="budgets, network evaluations per image")
     p.add_argument("--modes", nargs="+", default=None, help="conditioners (default: every one the model supports)")
-    p.add_argument("--draws", type=int, default=5, help="draws per image (default: 5)")
-    p.add_argument("-n", type=int, default=None, help="test images (default: the preset's n_eval)")
+    p.add_argument("--draws", type=POSITIVE, default=5, help="draws per image (default: 5)")
+    p.add_argument("-n", type=POSITIVE, default=None, help="test images (default: the preset's n_eval)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="inference option, e.g. --set impute.daps.langevin_steps=20 (repeatable)")
     _common(p)

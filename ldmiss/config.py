@@ -12,6 +12,7 @@ any work starts and no model is ever saved with a config it could not use.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 
@@ -62,6 +63,8 @@ def _check_value(value, hint, path: str):
     elif hint is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):  # a NaN weight imputes NaN everywhere; an inf one diverges
+            raise ConfigError(f"{path}: must be a finite number, got {value!r}")
     elif hint is str:
         ok = isinstance(value, str)
     elif hint is dict or origin is dict:

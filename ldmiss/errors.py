@@ -27,3 +27,8 @@ class Unsupported(UserError, NotImplementedError):
 
 class NoResults(UserError, FileNotFoundError):
     """A folder that holds no results to report."""
+
+
+class Diverged(UserError, FloatingPointError):
+    """Training's loss stopped being a number: the settings (almost always the learning rate) are
+    beyond what the model can be trained with."""

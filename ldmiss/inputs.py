@@ -103,10 +103,11 @@ def prepare_images(x, obs_mask=None, image_shape: tuple[int, int, int] | None = 
     return x_tilde.contiguous(), mask.contiguous()
 
 
-def warn_if_unobserved(obs_mask: torch.Tensor) -> torch.Tensor:
-    """Warn about images with no observed pixel (they are imputed from the prior); return that flag."""
+def warn_if_unobserved(obs_mask: torch.Tensor, how: str = "from the unconditional prior (a sample, not a "
+                       "reconstruction)") -> torch.Tensor:
+    """Warn about images with no observed pixel (``how``: what the method fills them with); return that flag."""
     empty = obs_mask.flatten(1).sum(1) == 0
     if empty.any():
-        warnings.warn(f"{int(empty.sum())} image(s) have no observed pixel; they are imputed from the "
-                      "unconditional prior (a sample, not a reconstruction)", UserWarning, stacklevel=3)
+        warnings.warn(f"{int(empty.sum())} image(s) have no observed pixel; they are imputed {how}",
+                      UserWarning, stacklevel=3)
     return empty

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from . import distributed, rng
 from .config import constrain
-from .errors import UsageError
+from .errors import Diverged, UsageError
 
 LR_SCHEDULES = ("constant", "cosine")  # lr_factor's shapes after warm-up
 
@@ -154,7 +154,8 @@ def train(model: nn.Module, loss_fn: Callable[..., torch.Tensor], data: Sequence
         batch = [d[idx].to(device, non_blocking=True) for d in data]
         loss = loss_fn(*batch, noise)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower the learning rate")
+            raise Diverged(f"{desc}: the training loss became {loss.item()} at step {step + 1} of {cfg.steps}; "
+                           f"lower its learning rate (train.lr = {cfg.lr:g}) or raise warmup_steps ({cfg.warmup_steps})")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if ranks > 1:

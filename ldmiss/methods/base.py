@@ -11,6 +11,7 @@ the artifact format (artifact.py), how a fit is run (fit_options.py) and what id
 """
 from __future__ import annotations
 
+import secrets
 import time
 import warnings
 from pathlib import Path
@@ -46,6 +47,8 @@ class Method:
     conditionable: ClassVar[bool] = False  # a diffusion prior: imputes with any conditioner, ``steps`` applies
     impute_modes: ClassVar[tuple[str, ...]] = ("default",)  # what the sweep evaluates; see supported_modes()
     relative_cost: ClassVar[int] = 1  # scheduling hint for parallel sweeps (longest first)
+    # how an image with no observed pixel is filled, for the warning ``impute`` gives about it
+    unobserved_fill: ClassVar[str] = "from the unconditional prior (a sample, not a reconstruction)"
     # Config options (dotted paths) that this method's fit never reads — only sampling and imputation
     # do — so two configs that differ only in them train the same model: they are left out of the fit's
     # identity (fit_identity.py), and a cached fit takes the new values (``adopt_config``).
@@ -203,6 +206,22 @@ class Method:
         if not self.fitted:
             raise NotFittedError(f"{self.name}: call fit() (or {type(self).__name__}.load(dir)) first")
 
+    @staticmethod
+    def _whole(name: str, value, minimum: int) -> int:
+        """``value`` as an int ≥ ``minimum`` (2.5, "3" and True are refused, not truncated or parsed)."""
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise InputError(f"{name} must be a whole number, got {value!r} ({type(value).__name__})")
+        if int(value) < minimum:
+            raise InputError(f"{name} must be ≥ {minimum}, got {value}")
+        return int(value)
+
+    @classmethod
+    def _seed(cls, seed) -> int:
+        """A run's seed: a whole number ≥ 0, or None for a fresh one (not reproducible)."""
+        if seed is None:
+            return secrets.randbelow(2**31)
+        return cls._whole("seed", seed, 0)
+
     def _prepare(self, x, obs_mask, **kw):
         return prepare_images(x, obs_mask, fill_value=getattr(self.config, "fill_value", 0.0), **kw)
 
@@ -215,6 +234,7 @@ class Method:
         as training it again), so it only saves time. ``checkpoint_dir``: where each training loop
         saves its state every ``checkpoint_every`` seconds; a fit killed and called again with the
         same data, seed and directory resumes there (bit-identical on the CPU)."""
+        seed = self._seed(seed)
         options = FitOptions(Path(cache_dir) if cache_dir is not None else None,
                              Path(checkpoint_dir) if checkpoint_dir is not None else None, checkpoint_every)
         xt, m = self._prepare(x, obs_mask)
@@ -245,10 +265,9 @@ class Method:
         self._check_fitted()
         if not self.generative:
             raise Unsupported(f"method {self.name!r} is not generative; it can only impute")
-        if int(n) < 1:
-            raise InputError(f"n must be ≥ 1, got {n}")
+        n, seed = self._whole("n", n, 1), self._seed(seed)
         with torch.inference_mode(), rng.isolated(None, self.device):
-            out = self._sample(int(n), rng.generator(seed), progress)
+            out = self._sample(n, rng.generator(seed), progress)
         return out.clamp(0, 1).cpu().numpy()
 
     def impute(self, x, obs_mask=None, *, draws: int = 1, mode: str | None = None, seed: int = 0,
@@ -266,28 +285,27 @@ class Method:
         mode = mode or self.impute_modes[0]
         if mode not in self.supported_modes():
             raise UsageError(f"{self.name}: unknown imputation mode {mode!r}; choose from {list(self.supported_modes())}")
-        if int(draws) < 1:
-            raise InputError(f"draws must be ≥ 1, got {draws}")
+        draws, seed = self._whole("draws", draws, 1), self._seed(seed)
         if steps is not None:
             if not self.conditionable:
                 raise InputError(f"{self.name}: steps applies to the diffusion methods only")
-            if int(steps) < 1:
-                raise InputError(f"steps must be ≥ 1, got {steps}")
-            steps = int(steps)
+            steps = self._whole("steps", steps, 1)
         xt, m = self._prepare(x, obs_mask, image_shape=self.image_shape)
-        warn_if_unobserved(m)
+        warn_if_unobserved(m, self.unobserved_fill)
         gen = rng.generator(seed)
         outs, cost = [], Cost()
         with torch.no_grad(), rng.isolated(None, self.device):  # guidance re-enables gradients for its own step only
-            for _ in range(int(draws) if self.stochastic else 1):
+            for _ in range(draws if self.stochastic else 1):
                 xhat, cost = self._impute(xt, m, mode, gen, progress, steps)
                 outs.append(m * xt + (1 - m) * xhat.clamp(0, 1).cpu())
             if not self.stochastic:
-                outs = outs * int(draws)  # the same draw, D times: std 0, as it would be computed
+                outs = outs * draws  # the same draw, D times: std 0, as it would be computed
         stack = torch.stack(outs)
         if draws == 1:
             return Imputation(mean=stack[0].numpy(), cost=cost)
-        return Imputation(mean=stack.mean(0).numpy(), draws=stack.numpy(), std=stack.std(0).numpy(), cost=cost)
+        # the mean of D copies of an observed value need not be that value in floating point: restore it
+        mean = m * xt + (1 - m) * stack.mean(0)
+        return Imputation(mean=mean.numpy(), draws=stack.numpy(), std=stack.std(0).numpy(), cost=cost)
 
     def reconstruct(self, x, obs_mask=None) -> np.ndarray:
         """decode(encode(x̃, m)) in [0, 1] for methods with an autoencoder (no pixel restored)."""

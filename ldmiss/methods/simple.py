@@ -25,6 +25,7 @@ class MeanImputer(Method):
 
     name = "mean"
     config_cls = MeanConfig
+    unobserved_fill = "with the per-pixel training means"
     generative = False
     stochastic = False
     relative_cost = 0
@@ -58,6 +59,7 @@ class VAEImputer(Autoencoded, Method):
 
     name = "vae"
     config_cls = VAEOnlyConfig
+    unobserved_fill = "by decoding the encoder's latent for an empty image (it carries no information about them)"
     generative = False  # with β = 1e-6 the aggregate posterior is far from N(0, I): prior samples are noise
     stochastic = False  # encoder mean and MAP decoder inversion are deterministic
     impute_modes = ("encoder", "map")
