@@ -25,6 +25,8 @@ TINY = {
     "diffputer": {"net": {"base": 8, "mults": [1, 2]}, "train": {"steps": 5, "batch_size": 16},
                   "sampler": {"steps": 3, "batch_size": 64}, "em_iterations": 2},
     "mean": {},
+    "biharmonic": {},
+    "neighbours": {},
     "vae": {"vae": {"width": 8, "train": {"steps": 30, "batch_size": 32}, "map_steps": 3}},
 }
 

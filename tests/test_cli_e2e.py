@@ -22,7 +22,7 @@ def smoke_run(tmp_path_factory):
 @pytest.mark.slow
 def test_smoke_sweep_writes_every_run(smoke_run):
     runs = store.load_runs(smoke_run)
-    assert sorted(r["method"] for r in runs) == ["ddpm", "diffputer", "ldmiss", "mean", "vae"]
+    assert sorted(r["method"] for r in runs) == ["biharmonic", "ddpm", "diffputer", "ldmiss", "mean", "neighbours", "vae"]
     for r in runs:
         assert (smoke_run / r["method"] / "rate0.50_seed0" / "model" / "config.json").is_file()
         for imp in r["metrics"]["impute"].values():
@@ -45,7 +45,7 @@ def test_rerun_skips_finished_runs_and_cleans_stale(smoke_run, capsys):
     stale.mkdir()
     before = (smoke_run / "ldmiss" / "rate0.50_seed0" / "metrics.json").stat().st_mtime_ns
     assert main(["sweep", "--preset", "smoke", "--out", str(smoke_run), "--quiet"]) == 0
-    assert "0 run(s) done, 5 already finished" in capsys.readouterr().out
+    assert "0 run(s) done, 7 already finished" in capsys.readouterr().out
     assert (smoke_run / "ldmiss" / "rate0.50_seed0" / "metrics.json").stat().st_mtime_ns == before
     assert not stale.exists()
 
@@ -109,7 +109,7 @@ def test_report_tables_and_figures(smoke_run, capsys):
         assert (smoke_run / name).is_file(), name
     import csv as csvlib
     rows = list(csvlib.DictReader((smoke_run / "runs.csv").read_text().splitlines()))
-    assert len(rows) == 7  # ldmiss, ddpm×2, diffputer, mean, vae×2
+    assert len(rows) == 9  # ldmiss, ddpm×2, diffputer, mean, vae×2, biharmonic, neighbours
     for col in ("sample_fid", "impute_mse", "floor_fid", "floor_is", "floor_mse", "target_fid", "target_is",
                 "impute_mse_mean", "impute_coverage90", "impute_crps", "impute_nfe"):
         assert col in rows[0], col

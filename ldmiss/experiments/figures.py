@@ -15,7 +15,8 @@ from .results import aggregate, label, method_order, per_run  # noqa: E402
 
 COLORS = {"ldmiss": "tab:red", "ambient": "tab:orange", "ambient-replacement": "tab:orange", "ambient-guidance": "gold",
           "ddpm": "tab:blue", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan",
-          "diffputer": "tab:green", "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray"}
+          "diffputer": "tab:green", "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray",
+          "biharmonic": "tab:brown", "neighbours": "tab:olive"}
 
 
 def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:

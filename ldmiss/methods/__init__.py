@@ -5,6 +5,7 @@ The registry: one import per method module below (``@register`` on its class reg
 from .ambient import AmbientDiffusion
 from .artifact import ArtifactError, load_method, read_artifact_config
 from .base import Method, NotFittedError
+from .classical import Biharmonic, Neighbours
 from .ddpm import PixelDDPM, PixelDiffusionConfig
 from .diem import DiEM
 from .diffputer import DiffPuter, DiffPuterConfig
@@ -15,4 +16,5 @@ from .simple import MeanImputer, VAEImputer
 
 __all__ = ["REGISTRY", "ArtifactError", "Cost", "Imputation", "Method", "NotFittedError", "get_method_class",
            "load_method", "read_artifact_config", "register", "PixelDDPM", "PixelDiffusionConfig", "DiffPuter",
-           "DiffPuterConfig", "LDMiss", "LDMissConfig", "MeanImputer", "VAEImputer", "AmbientDiffusion", "DiEM"]
+           "DiffPuterConfig", "LDMiss", "LDMissConfig", "MeanImputer", "VAEImputer", "AmbientDiffusion", "DiEM",
+           "Biharmonic", "Neighbours"]
