@@ -28,14 +28,7 @@ from .base import Method
 from .common import batched, progress_bar
 from .registry import register
 from .result import Cost
-
-
-def observed_pixel_mean(x: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
-    """C×H×W mean of each pixel's observed values over the images; the overall observed mean where a
-    pixel was never observed (as ``mean`` computes it)."""
-    counts = obs_mask.sum(0)
-    overall = (x * obs_mask).sum() / obs_mask.sum()
-    return torch.where(counts > 0, (x * obs_mask).sum(0) / counts.clamp_min(1), overall)
+from .simple import observed_pixel_mean
 
 
 class _Classical(Method):
@@ -46,10 +39,7 @@ class _Classical(Method):
     generative = False
     stochastic = False
     relative_cost = 0
-    # FIT_INDEPENDENT stays empty although the fit reads none of the options (only imputation does):
-    # tests/test_methods.py's checks of it cannot vary a bool (``split_into_regions``) and need an
-    # option that is not an inference option, which a method whose every option is one lacks. The
-    # price: a changed option refits (instantly), and ``impute --set`` refuses them on a saved model.
+    unobserved_fill = "with the per-pixel training means"
 
     def _build(self, image_shape):
         self.pixel_mean = torch.zeros(image_shape)
@@ -101,6 +91,7 @@ class Biharmonic(_Classical):
 
     name = "biharmonic"
     config_cls = BiharmonicConfig
+    FIT_INDEPENDENT = ("split_into_regions",)  # the fit learns the fallback only
 
     def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
         """One sparse solve per image on the CPU (float64, scikit-image's clip to the observed range)."""
@@ -157,6 +148,7 @@ class Neighbours(_Classical):
 
     name = "neighbours"
     config_cls = NeighboursConfig
+    FIT_INDEPENDENT = ("radius", "batch_size")  # the fit learns the fallback only
 
     def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
         """Cost: ``steps`` = fill rounds (the most any batch needed); each round is two small

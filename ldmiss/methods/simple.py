@@ -14,6 +14,15 @@ from .result import Cost
 from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, encode_means, fit_vae, map_latents
 
 
+def observed_pixel_mean(x: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
+    """C×H×W mean of each pixel's observed values over the images; the overall observed mean where a
+    pixel was never observed. What ``mean`` imputes, and the classical baselines' fill for an image
+    with nothing observed."""
+    counts = obs_mask.sum(0)
+    overall = (x * obs_mask).sum() / obs_mask.sum()
+    return torch.where(counts > 0, (x * obs_mask).sum(0) / counts.clamp_min(1), overall)
+
+
 @dataclass
 class MeanConfig:
     fill_value: float = 0.0
@@ -37,9 +46,7 @@ class MeanImputer(Method):
         return {"pixel_mean": self.pixel_mean}
 
     def _fit(self, x, obs_mask, generator, progress, options):
-        counts = obs_mask.sum(0)
-        global_mean = (x * obs_mask).sum() / obs_mask.sum()
-        self.pixel_mean = torch.where(counts > 0, (x * obs_mask).sum(0) / counts.clamp_min(1), global_mean)
+        self.pixel_mean = observed_pixel_mean(x, obs_mask)
 
     def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
         return self.pixel_mean.expand_as(x).clone(), Cost()
