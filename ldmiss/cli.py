@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "seeded permutation (default: the preset's, mnist)")
     p.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help="resize the images of a --dataset folder to H×W on reading (H, W divisible by 4)")
-    p.add_argument("--input", default=None, help=".npy/.npz of training images (N×H×W or N×C×H×W, uint8 or [0,1] "
-                   "float, NaN = missing) instead of MNIST")
+    p.add_argument("--input", default=None, help=".npy/.npz of training images (N×H×W or N×C×H×W, uint8, uint16 or "
+                   "[0,1] float, NaN = missing) instead of MNIST")
     p.add_argument("--mask", default=None, help=".npy of obs_mask for --input (1 = observed, 0 = missing)")
     p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("impute", help="fill the missing pixels of images with a saved model")
     p.add_argument("model", help="model directory written by `ldmiss train`")
     p.add_argument("--input", required=True, help=".npy or .npz (key 'x' or the first array): N×H×W or N×C×H×W, "
-                   "uint8 0–255 or float in [0, 1], NaN = missing")
+                   "uint8 0–255, uint16 0–65535 or float in [0, 1], NaN = missing")
     p.add_argument("--mask", default=None, help=".npy obs_mask (1 = observed); .npz input may hold it as 'obs_mask'")
     p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--draws", type=int, default=1, help="imputation draws; >1 also writes the per-pixel std (default: 1)")
