@@ -99,9 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "PNG/JPEG files or an .npz (x, optional obs_mask, NaN = missing), split train/test by a "
                         "seeded permutation (default: the preset's, mnist)")
     p.add_argument("--image-size", type=POSITIVE, nargs=2, default=None, metavar=("H", "W"),
-                   help="resize the images of a --dataset folder to H×W on reading (H, W divisible by 4)")
-    p.add_argument("--input", default=None, help=".npy/.npz of training images (N×H×W or N×C×H×W, uint8 or [0,1] "
-                   "float, NaN = missing) instead of MNIST")
+                   help="resize the images of a --dataset folder to H×W on reading (H, W divisible by 4); this "
+                        "stretches images of another aspect ratio (with a warning) unless --image-aspect crop")
+    p.add_argument("--image-aspect", default=None, choices=["stretch", "crop"],
+                   help="with --image-size: stretch to H×W (default) or centre-crop to H:W first (aspect kept)")
+    p.add_argument("--input", default=None, help=".npy/.npz of training images (N×H×W or N×C×H×W, uint8, uint16 or "
+                   "[0,1] float, NaN = missing) instead of MNIST")
     p.add_argument("--mask", default=None, help=".npy of obs_mask for --input (1 = observed, 0 = missing)")
     p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -121,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("impute", help="fill the missing pixels of images with a saved model")
     p.add_argument("model", help="model directory written by `ldmiss train`")
     p.add_argument("--input", required=True, help=".npy or .npz (key 'x' or the first array): N×H×W or N×C×H×W, "
-                   "uint8 0–255 or float in [0, 1], NaN = missing")
+                   "uint8 0–255, uint16 0–65535 or float in [0, 1], NaN = missing")
     p.add_argument("--mask", default=None, help=".npy obs_mask (1 = observed); .npz input may hold it as 'obs_mask'")
     p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--draws", type=POSITIVE, default=1, help="imputation draws; >1 also writes the per-pixel std (default: 1)")
@@ -145,8 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dataset", default=None, metavar="NAME|PATH",
                        help=f"dataset: {sorted(DATASET_REGISTRY)} or a folder of images / an .npz (default: preset's)")
         p.add_argument("--image-size", type=POSITIVE, nargs=2, default=None, metavar=("H", "W"),
-                       help="resize the images of a --dataset folder to H×W on reading")
-        p.add_argument("--jobs", type=POSITIVE, default=2 if name == "demo" else 1,
+                       help="resize the images of a --dataset folder to H×W on reading; this stretches images of "
+                            "another aspect ratio (with a warning) unless --image-aspect crop")
+        p.add_argument("--image-aspect", default=None, choices=["stretch", "crop"],
+                       help="with --image-size: stretch to H×W (default) or centre-crop to H:W first (aspect kept)")
+        p.add_argument("--jobs", type=int, default=2 if name == "demo" else 1,
                        help="runs in parallel processes, one thread each on a 2-core CPU (default: %(default)s)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override preset fields, e.g. --set n_eval=200 --set overrides.ldmiss.impute.guidance.weight=2")
@@ -316,18 +322,23 @@ def _cmd_compare(args) -> int:
 
 
 def _dataset_changes(preset: str, args) -> dict:
-    """--dataset and --image-size as changes to a preset (a preset of several conditions takes no --dataset)."""
+    """--dataset, --image-size and --image-aspect as changes to a preset (a preset of several conditions takes no --dataset)."""
     from .config import ConfigError
     from .experiments.config import preset_data
     if args.image_size is not None and args.dataset is None:
         raise ConfigError("--image-size resizes the images of a --dataset folder; give --dataset PATH too")
+    if args.image_aspect is not None and args.image_size is None:
+        raise ConfigError("--image-aspect says how --image-size treats another aspect ratio; give --image-size H W too")
     if args.dataset is None:
         return {}
     conditions = preset_data(preset).get("conditions")
     if conditions:
         raise ConfigError(f"preset {preset!r} sweeps {len(conditions)} conditions (datasets/masks); --dataset "
                           "applies to a preset of one")
-    return {"dataset": args.dataset, "dataset_options": {"size": list(args.image_size)} if args.image_size else {}}
+    options = {"size": list(args.image_size)} if args.image_size else {}
+    if args.image_aspect is not None:
+        options["aspect"] = args.image_aspect
+    return {"dataset": args.dataset, "dataset_options": options}
 
 
 def _sweep_config(args):

@@ -4,8 +4,8 @@ An entry (:class:`DatasetInfo`) says how to obtain the data (a named dataset's f
 sources.py, or the user's own folder/.npz in user.py), its image shape C×H×W, the decoder
 likelihood that suits it, and the metric network for its FID/IS (metrics/features.py; None = no
 FID/IS, the report scores pixels only). :func:`dataset_info` resolves a name or a path, with the
-user-data options (``size``, ``test_fraction``, ``split_seed``), to an entry; :func:`load_dataset`
-returns one split of it.
+user-data options (``size``, ``aspect``, ``alpha``, ``test_fraction``, ``split_seed``), to an entry;
+:func:`load_dataset` returns one split of it.
 """
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
     DATASETS[info.name] = info.load
     return info
 
-USER_OPTIONS = {"size": None, "test_fraction": 0.2, "split_seed": 0}
+USER_OPTIONS = {"size": None, "test_fraction": 0.2, "split_seed": 0, "alpha": "missing", "aspect": "stretch"}
 
 
 def suggest_likelihood(images: np.ndarray) -> str:

@@ -44,7 +44,7 @@ class ExperimentConfig:
     name: str
     description: str = ""
     dataset: str = "mnist"  # a registry name (data/datasets.py) or a folder of images / an .npz file
-    dataset_options: dict = field(default_factory=dict)  # user data only: size = [H, W], test_fraction, split_seed
+    dataset_options: dict = field(default_factory=dict)  # user data only: size = [H, W], aspect, alpha, test_fraction, split_seed
     methods: list[str] = field(default_factory=lambda: ["ldmiss", "ddpm", "diffputer", "mean", "vae"])
     train_rates: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.3, 0.5, 0.6, 0.8])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])

@@ -77,7 +77,9 @@ def _complete(dataset: str, data_dir, options: tuple) -> torch.Tensor:
     complete = natural.flatten(1).min(1).values > 0
     if not complete.any():
         raise UsageError(f"dataset {dataset!r}: no test image is complete, so imputations cannot be scored against a "
-                         "truth; give some complete images (or a test split without NaNs)")
+                         "truth; give some complete images (or a test split without NaNs), or, for a folder whose "
+                         "images have transparent pixels, set dataset_options.alpha = 'black' or 'white' to composite "
+                         "them instead of marking them missing")
     return test[complete]
 
 
