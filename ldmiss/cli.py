@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "another aspect ratio (with a warning) unless --image-aspect crop")
         p.add_argument("--image-aspect", default=None, choices=["stretch", "crop"],
                        help="with --image-size: stretch to H×W (default) or centre-crop to H:W first (aspect kept)")
-        p.add_argument("--jobs", type=int, default=2 if name == "demo" else 1,
+        p.add_argument("--jobs", type=POSITIVE, default=2 if name == "demo" else 1,
                        help="runs in parallel processes, one thread each on a 2-core CPU (default: %(default)s)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override preset fields, e.g. --set n_eval=200 --set overrides.ldmiss.impute.guidance.weight=2")
@@ -239,7 +239,8 @@ def _cmd_train(args) -> int:
         raise UsageError("--train-size selects MNIST training images; with --input every image given is used")
     cls = get_method_class(args.method)
     preset = load_preset(args.preset, _dataset_changes(args.preset, args))
-    overrides = preset.overrides_for(args.method)  # for your own data: the likelihood that suits it
+    # the likelihood that suits the data: the dataset's, or for --input arrays the fit's "auto" on them
+    overrides = preset.overrides_for(args.method, dataset_likelihood=not args.input)
     deep_update(overrides, parse_set(args.set))
     device = distributed.init_from_env(args.device)  # under torchrun: one process per GPU (or CPU, gloo)
     method = cls(None, device=device, **overrides)  # checks every key and type before training
@@ -264,6 +265,10 @@ def _cmd_train(args) -> int:
         return 0
     print(f"trained {args.method} on {method.meta['train_size']} images "
           f"({100 * method.meta['train_missing_rate']:.1f}% missing){ranks} in {time.perf_counter() - start:.1f} s → {args.out}")
+    if getattr(method.config, "vae", None) is not None:  # what the β-VAE became for these images
+        c, (_, h, w) = method.config.vae, method.image_shape
+        print(f"β-VAE: decoder likelihood {c.likelihood}, latent {c.latent_channels}×{h // 4}×{w // 4} "
+              f"({c.latent_channels * (h // 4) * (w // 4)} numbers per image)")
     return 0
 
 

@@ -62,7 +62,9 @@ def test_seed_none_draws_a_fresh_seed_and_records_it(small_batch):
 
 @pytest.mark.parametrize("argv", [["sweep", "--jobs", "0"], ["sweep", "--jobs", "-1"], ["sweep", "--seeds", "-3"],
                                   ["sample", "MODEL", "-n", "0"], ["impute", "MODEL", "--input", "x.npy", "--draws", "0"]])
-def test_the_cli_refuses_counts_below_their_minimum(argv, capsys):
+def test_the_cli_refuses_counts_below_their_minimum(argv, capsys, tmp_path):
+    if argv[0] == "sweep":  # were the check to go, the sweep that ran would be a small one
+        argv = argv + ["--preset", "smoke", "--quiet", "--out", str(tmp_path)]
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2 and "must be ≥" in capsys.readouterr().err
@@ -87,3 +89,24 @@ def test_the_empty_image_warning_says_what_the_method_does(fitted, small_batch):
             fitted[name].impute(x[:2] * m, m, progress=False)
         text = " ".join(str(w.message) for w in caught if "no observed pixel" in str(w.message))
         assert words in text and (name == "ldmiss" or "prior" not in text), (name, text)
+
+
+def test_the_api_and_the_cli_apply_the_same_likelihood_rule_and_say_so(small_batch, tmp_path, capsys):
+    """The API's fit ignored the likelihood the data suggests (Bernoulli for RGB photos, silently)."""
+    from tests.conftest import TINY
+    x, m = small_batch
+    grey = x * 0.5 + 0.25  # grey levels, far from binary
+    with pytest.warns(UserWarning, match="chose 'gaussian'"):
+        model = get_method_class("vae")(None, device="cpu", **TINY["vae"]).fit(grey * m, m, seed=0, progress=False)
+    assert model.config.vae.likelihood == "gaussian" and model.meta["vae_likelihood"]["likelihood"] == "gaussian"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # MNIST is near-binary: Bernoulli, the poster's, without a word
+        mnist = get_method_class("vae")(None, device="cpu", **TINY["vae"]).fit(x * m, m, seed=0, progress=False)
+    assert mnist.config.vae.likelihood == "bernoulli"
+    chosen = {**TINY["vae"], "vae": {**TINY["vae"]["vae"], "likelihood": "cbernoulli"}}
+    explicit = get_method_class("vae")(None, device="cpu", **chosen)
+    assert explicit.fit(grey * m, m, seed=0, progress=False).config.vae.likelihood == "cbernoulli"
+    np.save(tmp_path / "grey.npy", np.where(m.numpy() > 0, grey.numpy(), np.nan).astype(np.float32))
+    assert main(["train", "--method", "vae", "--preset", "smoke", "--input", str(tmp_path / "grey.npy"),
+                 "--out", str(tmp_path / "model"), "--quiet", "--device", "cpu"]) == 0
+    assert "decoder likelihood gaussian, latent 2×7×7" in capsys.readouterr().out

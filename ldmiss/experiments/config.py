@@ -96,17 +96,18 @@ class ExperimentConfig:
             return self.test_mechanism, dict(self.test_mechanism_params)
         return self.mechanism, dict(self.mechanism_params)
 
-    def overrides_for(self, name: str) -> dict:
+    def overrides_for(self, name: str, dataset_likelihood: bool = True) -> dict:
         """Method ``name``'s overrides as it receives them: its ``overrides`` table over the shared
-        ``autoencoder`` one; for the user's own data, the decoder likelihood that suits it
-        (data/datasets.py) unless the table sets one (named datasets use the config's default)."""
+        ``autoencoder`` one, and the decoder likelihood that suits the dataset (data/datasets.py: a
+        named dataset's registered one, what a folder's images suggest) unless the table sets one —
+        or, with ``dataset_likelihood`` false (images that are not the dataset's, e.g. ``train
+        --input``), left to the fit's ``"auto"``, which applies the same rule to the images given."""
         table = copy.deepcopy(self.overrides.get(name, {}))
         if self.autoencoder and trains_vae(name):
             shared = copy.deepcopy(self.autoencoder)
             deep_update(shared, table.get("vae", {}))
             table["vae"] = shared
-        from ..data.datasets import is_path
-        if is_path(self.dataset) and trains_vae(name) and "likelihood" not in table.get("vae", {}):
+        if dataset_likelihood and trains_vae(name) and "likelihood" not in table.get("vae", {}):  # the dataset's
             from ..data import dataset_info
             table.setdefault("vae", {})["likelihood"] = dataset_info(self.dataset, self.dataset_options).likelihood
         return table

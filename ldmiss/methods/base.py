@@ -162,6 +162,9 @@ class Method:
         return tuple(cls.impute_modes)
 
     # ---- hooks for subclasses (tensors in [0, 1], already validated) ----
+    def _adapt_to_data(self, x: torch.Tensor, obs_mask: torch.Tensor) -> None:
+        """Settle settings that depend on the training data (``"auto"`` ones) before ``_build``."""
+
     def _build(self, image_shape: tuple[int, int, int]) -> None:
         raise NotImplementedError
 
@@ -243,6 +246,7 @@ class Method:
         self.image_shape = tuple(xt.shape[1:])
         # the networks' initialisation draws from torch's global RNG: seeded here, and the caller's
         # global state restored afterwards; every other draw of the fit comes from its own generator
+        self._adapt_to_data(xt, m)
         with rng.isolated(seed, self.device):
             self._build(self.image_shape)
             start = time.perf_counter()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,10 +33,13 @@ class VAEConfig:
     map_steps: int = 100  # decoder-inversion steps for the `vae` reference's "map" mode
     map_lr: float = 0.05
     precision: str = "fp32"  # "fp32", "bf16" (autocast) or "tf32" for the encoder and decoder while training
-    likelihood: str = "bernoulli"  # decoder p(x | z): bernoulli, cbernoulli or gaussian (nets/likelihoods.py)
+    # decoder p(x | z): bernoulli, cbernoulli or gaussian (nets/likelihoods.py), or "auto": what the
+    # training data suggests, decided at fit (data/datasets.py, suggest_likelihood: bernoulli for
+    # near-binary images like MNIST, else gaussian); the fitted model's config holds the choice
+    likelihood: str = "auto"
 
 
-constrain("VAEConfig", precision=("choices", PRECISIONS), likelihood=("choices", LIKELIHOODS),
+constrain("VAEConfig", precision=("choices", PRECISIONS), likelihood=("choices", ("auto", *LIKELIHOODS)),
           latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
           iw_samples=("range", 1, None), encoder_drop=("range", 0.0, 0.95), map_steps=("range", 0, None),
           map_lr=("range", 0.0, None))
@@ -44,7 +48,9 @@ constrain("VAEConfig", precision=("choices", PRECISIONS), likelihood=("choices",
 def build_vae(cfg: VAEConfig, image_shape) -> VAE:
     if image_shape[1] % 4 or image_shape[2] % 4:
         raise UsageError(f"the β-VAE downsamples by 4; image size {image_shape[1:]} must be divisible by 4")
-    return VAE(image_shape[0], cfg.latent_channels, cfg.width, cfg.encoder_sees_mask, cfg.likelihood)
+    # "auto" is decided by the fit from the data; a β-VAE built without data (benchmarks, tests) is Bernoulli
+    likelihood = "bernoulli" if cfg.likelihood == "auto" else cfg.likelihood
+    return VAE(image_shape[0], cfg.latent_channels, cfg.width, cfg.encoder_sees_mask, likelihood)
 
 
 def vae_loss(vae: VAE, cfg: VAEConfig, fill_value: float = 0.0):
@@ -121,6 +127,22 @@ class Autoencoded:
     (LDMiss's latent EM) — the distribution the prior is trained to match."""
 
     autoencoder = True
+
+    def _adapt_to_data(self, x: torch.Tensor, obs_mask: torch.Tensor) -> None:
+        """``vae.likelihood = "auto"``: take the one the observed training pixels suggest — the same
+        rule the CLI and the sweep apply to a dataset — record it (``meta["vae_likelihood"]``, and the
+        config, so the saved model says what ran), and say so when it departs from the poster's
+        Bernoulli (a user's grey-level or photo data)."""
+        if self.config.vae.likelihood != "auto":
+            return
+        from ..config import merge
+        from ..data.datasets import suggest_likelihood
+        choice = suggest_likelihood(x[obs_mask > 0].cpu().numpy())
+        self.config = merge(self.config, {"vae": {"likelihood": choice}}, self.name)
+        self.meta["vae_likelihood"] = {"likelihood": choice, "chosen_by": "auto (the training data)"}
+        if choice != "bernoulli":
+            warnings.warn(f"{self.name}: vae.likelihood 'auto' chose {choice!r} for these images (they are not "
+                          "near-binary); set vae.likelihood to choose yourself", UserWarning, stacklevel=4)
 
     def _reconstruct(self, x: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
         return decode_latents(self.vae, encode_means(self.vae, x, obs_mask, self.device), self.device)
