@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 from ..errors import UsageError
 from .results import aggregate, label, method_order, per_run  # noqa: E402
 
-COLORS = {"ldmiss": "tab:red", "ambient": "tab:orange", "ambient-replacement": "tab:orange", "ambient-guidance": "gold",
+COLORS = {"ldmiss": "tab:red", "ldmiss-em": "darkred", "diem-pigdm": "teal", "diem-replacement": "darkturquoise",
+          "ambient": "tab:orange", "ambient-replacement": "tab:orange", "ambient-guidance": "gold",
           "ddpm": "tab:blue", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan",
           "diffputer": "tab:green", "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray",
           "biharmonic": "tab:brown", "neighbours": "tab:olive"}

@@ -97,7 +97,8 @@ def aggregate(rows: list[dict], key: str) -> dict[tuple[str, float], tuple[float
 
 
 def method_order(rows: list[dict]) -> list[str]:
-    preferred = ["ldmiss", "ambient", "ambient-replacement", "ambient-guidance", "ddpm", "ddpm-replacement", "ddpm-guidance",
+    preferred = ["ldmiss", "ldmiss-em", "diem-pigdm", "diem-replacement", "ambient", "ambient-replacement",
+                 "ambient-guidance", "ddpm", "ddpm-replacement", "ddpm-guidance",
                  "diffputer", "vae-encoder", "vae-map", "vae", "biharmonic", "neighbours", "mean"]
     return sorted({r["method"] for r in rows}, key=lambda m: (preferred.index(m) if m in preferred else 99, m))
 

@@ -121,3 +121,18 @@ class LDMiss(Autoencoded, Conditioned, Method):
 
     def _sampler_config(self):
         return self.prior.cfg.sampler
+
+
+@dataclass
+class LDMissEMConfig(LDMissConfig):
+    em: LatentEMConfig = field(default_factory=lambda: LatentEMConfig(laps=1))
+
+
+@register
+class LDMissEM(LDMiss):
+    """LDMiss with EM for its latent prior on (``em.laps`` = 1; methods/latent_em.py): its own name, so
+    a sweep and its report show it beside the poster's LDMiss, trained from the same β-VAE table."""
+
+    name = "ldmiss-em"
+    config_cls = LDMissEMConfig
+    relative_cost = 3
