@@ -324,6 +324,11 @@ def test_stale_claims_and_staging_are_taken_over_live_ones_are_not(tmp_path):
     other = final.parent / "rate0.30_seed0"
     (final.parent / "rate0.30_seed0.claim").write_text(json.dumps({"host": store._HOST, "pid": 1, "started": 0}))
     assert not store.claim(other)  # pid 1 is alive: its claim stands
+    if store.process_start(1) is not None:  # … unless pid 1 is not the process that claimed (a reused pid)
+        reused = {"host": store._HOST, "pid": 1, "started": 0, "proc_start": str(int(store.process_start(1)) + 1)}
+        (final.parent / "rate0.30_seed0.claim").write_text(json.dumps(reused))
+        assert store.claim(other)
+        store.release(other)
     store.release(final)
     assert not claim.exists()
     live = final.parent / f"rate0.50_seed0.tmp-{store._HOST}-{__import__('os').getpid()}-abcd"

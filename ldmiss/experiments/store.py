@@ -151,9 +151,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _owner_gone(host: str, pid: int, started: float) -> bool:
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (Linux: clock ticks since boot, /proc/<pid>/stat field 22), or
+    None where that cannot be read. With the pid it names one process for good: a pid is reused,
+    a (pid, start) pair is not."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_gone(host: str, pid: int, started: float, proc_start: str | None = None) -> bool:
+    """Whether a claim's owner is gone: on this host, its process has ended — or its pid now names
+    another process (the start time differs: the pid was reused, and a live stranger must not hold
+    a run forever); on another host, the claim is older than ``STALE_AFTER``."""
     if host == _HOST:
-        return not _alive(pid)
+        if not _alive(pid):
+            return True
+        return proc_start is not None and process_start(pid) not in (None, proc_start)
     return time.time() - started > STALE_AFTER
 
 
@@ -169,7 +184,7 @@ def claim(final: Path) -> bool:
         except FileExistsError:
             try:
                 owner = json.loads(path.read_text())
-                gone = _owner_gone(owner["host"], int(owner["pid"]), float(owner["started"]))
+                gone = _owner_gone(owner["host"], int(owner["pid"]), float(owner["started"]), owner.get("proc_start"))
             except (OSError, ValueError, KeyError):  # being written this instant, or vanished: look again
                 time.sleep(0.05)
                 continue
@@ -178,7 +193,8 @@ def claim(final: Path) -> bool:
             path.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w") as fh:
-            json.dump({"host": _HOST, "pid": os.getpid(), "started": time.time()}, fh)
+            json.dump({"host": _HOST, "pid": os.getpid(), "started": time.time(),
+                       "proc_start": process_start(os.getpid())}, fh)
         return True
     return False
 
