@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -220,6 +221,40 @@ def _cmd_fetch(args) -> int:
     return 0
 
 
+def _writable_parent(path: Path, flag: str) -> None:
+    """The folder ``path`` would be created in exists and takes writes (checked before any work)."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: the folder {parent} is not writable")
+
+
+def check_output_file(path, flag: str = "--out") -> None:
+    """``path`` can be written as a file: not a folder, in a writable folder that exists."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; name a file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag} {path} exists and is not writable")
+    _writable_parent(path, flag)
+
+
+def check_output_dir(path, flag: str = "--out") -> None:
+    """``path`` can hold a model or results: not a file; writable if it exists, else creatable in the
+    nearest folder that exists."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path} is a file; name a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: {existing} is not writable")
+
+
 def _cmd_train(args) -> int:
     from . import distributed
     from .config import deep_update
@@ -237,6 +272,7 @@ def _cmd_train(args) -> int:
         raise UsageError("--dataset selects a named dataset's training images; with --input your own images are used")
     if args.input and args.train_size is not None:
         raise UsageError("--train-size selects MNIST training images; with --input every image given is used")
+    check_output_dir(args.out)
     cls = get_method_class(args.method)
     preset = load_preset(args.preset, _dataset_changes(args.preset, args))
     # the likelihood that suits the data: the dataset's, or for --input arrays the fit's "auto" on them
@@ -277,6 +313,8 @@ def _cmd_sample(args) -> int:
     from .methods import load_method
     if not args.out.endswith(".npy"):
         raise UsageError(f"--out must end in .npy (N×C×H×W float32), got {args.out}")
+    check_output_file(args.out)
+    check_output_file(args.png, "--png")
     method = load_method(args.model, device=args.device)
     out = method.sample(args.n, seed=args.seed, progress=not args.quiet)
     np.save(args.out, out.astype(np.float32))
@@ -292,6 +330,8 @@ def _cmd_impute(args) -> int:
     from .methods import load_method
     if not args.out.endswith((".npz", ".npy")):
         raise UsageError(f"--out must end in .npz (imputed, std, draws) or .npy (imputed only), got {args.out}")
+    check_output_file(args.out)
+    check_output_file(args.png, "--png")
     method = load_method(args.model, device=args.device)
     x = _load_array(args.input, args.input_key)
     mask = _input_mask(args)
@@ -318,6 +358,7 @@ def _cmd_impute(args) -> int:
 def _cmd_compare(args) -> int:
     from .experiments.compare import compare_imputers
     from .experiments.config import parse_set
+    check_output_dir(args.out)
     rows = compare_imputers(args.model, args.out, preset=args.preset, seed=args.seed, budgets=args.nfe,
                             modes=args.modes, draws=args.draws, n=args.n, overrides=parse_set(args.set),
                             device=args.device, progress=not args.quiet)
@@ -361,6 +402,7 @@ def _cmd_sweep(args, then_report: bool = False) -> int:
     from .experiments import build_report, run_sweep
     cfg = _sweep_config(args)
     out = Path(args.out or f"runs/{cfg.name}")
+    check_output_dir(out)
     start = time.perf_counter()
     from .experiments.executors import make_executor
     executor = make_executor(args.executor, jobs=args.jobs, device=args.device, address=args.address,

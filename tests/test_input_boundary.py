@@ -110,3 +110,32 @@ def test_the_api_and_the_cli_apply_the_same_likelihood_rule_and_say_so(small_bat
     assert main(["train", "--method", "vae", "--preset", "smoke", "--input", str(tmp_path / "grey.npy"),
                  "--out", str(tmp_path / "model"), "--quiet", "--device", "cpu"]) == 0
     assert "decoder likelihood gaussian, latent 2×7×7" in capsys.readouterr().out
+
+
+def test_outputs_are_checked_before_any_work(fitted, small_batch, tmp_path, capsys):
+    """``impute --png nodir/x.png`` failed after writing the .npz, ``sample --out nodir/…`` after
+    sampling, and ``train --out FILE`` with a traceback."""
+    x, m = small_batch
+    fitted["mean"].save(tmp_path / "model")
+    np.save(tmp_path / "x.npy", np.where(m[:4].numpy() > 0, x[:4].numpy(), np.nan).astype(np.float32))
+    (tmp_path / "a_file").write_text("")
+    model, x_in = str(tmp_path / "model"), str(tmp_path / "x.npy")
+    cases = [
+        (["impute", model, "--input", x_in, "--out", str(tmp_path / "o.npz"), "--png", str(tmp_path / "nodir" / "x.png")],
+         "does not exist"),
+        (["sample", str(tmp_path / "model"), "--out", str(tmp_path / "nodir" / "s.npy")], "does not exist"),
+        (["train", "--method", "mean", "--preset", "smoke", "--out", str(tmp_path / "a_file")], "is a file"),
+        (["sweep", "--preset", "smoke", "--out", str(tmp_path / "a_file"), "--quiet"], "is a file"),
+        (["impute", model, "--input", x_in, "--out", str(tmp_path)], "must end in"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, (argv, message)
+    assert not (tmp_path / "o.npz").exists()  # nothing was written before the refusal
+
+
+def test_saved_weights_are_readable_by_others(fitted, tmp_path):
+    import stat
+    fitted["mean"].save(tmp_path / "m")
+    for name in ("weights.safetensors", "config.json"):
+        assert stat.S_IMODE((tmp_path / "m" / name).stat().st_mode) == 0o644, name

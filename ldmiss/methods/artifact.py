@@ -43,8 +43,10 @@ def sha256(path: Path) -> str:
 def _write_atomic(directory: Path, name: str, suffix: str, write) -> Path:
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=suffix)
     os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; artifacts are meant to be shared
     write(tmp)
+    # mkstemp creates 0600 files, and a writer may replace the file (safetensors does): artifacts are
+    # meant to be shared, so the mode is set on what was written
+    os.chmod(tmp, 0o644)
     os.replace(tmp, directory / name)
     return directory / name
 
