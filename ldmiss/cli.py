@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="inference option of the model, e.g. --set impute.dps.step_size=1.5 --set impute.guidance.weight=2")
     p.add_argument("--out", required=True, help="output .npz (imputed = mean of draws, std, draws) or .npy (imputed)")
-    p.add_argument("--png", default=None, help="also write a PNG grid: observed rows above imputed rows")
+    p.add_argument("--png", default=None,
+                   help="also write a PNG grid: observed rows (missing pixels hatched red/black) above imputed rows")
     _common(p)
 
     for name in ("sweep", "demo"):
@@ -344,7 +345,7 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_impute(args) -> int:
-    from .experiments.figures import save_grid
+    from .experiments.figures import as_rgb, save_grid, show_missing
     from .inputs import prepare_images
     from .methods import load_method
     if not args.out.endswith((".npz", ".npy")):
@@ -366,10 +367,10 @@ def _cmd_impute(args) -> int:
         if res.std is not None:
             arrays.update(std=res.std.astype(np.float32), draws=res.draws.astype(np.float32))
         np.savez_compressed(args.out, **arrays)
-    if args.png:
+    if args.png:  # observed row (missing pixels hatched red/black) above the imputed row
         xt, m = prepare_images(x, mask, image_shape=method.image_shape)
-        shown = (xt * m + 0.5 * (1 - m)).numpy()[:8]
-        save_grid(np.concatenate([shown, res.mean[:8]]), args.png, ncol=min(8, len(shown)))
+        shown = show_missing(xt.numpy()[:8], m.numpy()[:8])
+        save_grid(np.concatenate([shown, as_rgb(res.mean[:8])]), args.png, ncol=min(8, len(shown)))
     print(f"imputed {len(res.mean)} images ({args.draws} draw(s)) → {args.out}" + (f", {args.png}" if args.png else ""))
     return 0
 

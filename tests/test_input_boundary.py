@@ -150,3 +150,20 @@ def test_help_and_version_answer_without_importing_torch(argv):
             "print('torch' in sys.modules)" % (argv,))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
+
+
+def test_missing_pixels_are_drawn_in_a_pattern_that_cannot_be_content():
+    """``--png`` and Fig. 4 drew missing pixels as 0.5 grey, indistinguishable from mid-grey content."""
+    from ldmiss.experiments.figures import show_missing
+    grey = np.full((1, 1, 4, 4), 0.5, np.float32)
+    mask = np.ones_like(grey)
+    mask[0, 0, 1:3, 1:3] = 0
+    out = show_missing(grey, mask)
+    assert out.shape == (1, 3, 4, 4)
+    assert np.all(out[0, :, 0, 0] == 0.5)  # observed: the image, in grey
+    hole = out[0, :, 1:3, 1:3]
+    assert np.all(hole[1:] == 0) and set(np.unique(hole[0])) == {0.0, 1.0}  # a red/black checkerboard
+    rgb = np.random.default_rng(0).random((1, 3, 4, 4)).astype(np.float32)
+    rgb_mask = np.ones_like(rgb)
+    rgb_mask[0, 2, 0, 0] = 0  # one channel missing marks the pixel
+    assert np.array_equal(show_missing(rgb, rgb_mask)[0, :, 0, 0], [1.0, 0.0, 0.0])

@@ -39,6 +39,29 @@ def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:
     return out[..., 0] if c == 1 else out
 
 
+MISSING_CAPTION = "red/black hatch = missing"
+
+
+def show_missing(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """N×3×H×W RGB copies of ``images`` (N×C×H×W in [0, 1], grey or RGB) with the pixels ``mask``
+    marks missing (0) drawn as a red/black checkerboard — a pattern no digit or photo shows, where
+    a flat grey was indistinguishable from mid-grey content. A pixel is drawn missing when any of
+    its channels is."""
+    images, mask = np.asarray(images, np.float32), np.asarray(mask, np.float32)
+    rgb = np.repeat(images, 3, axis=1) if images.shape[1] == 1 else images.copy()
+    missing = (mask.min(axis=1, keepdims=True) < 0.5)  # N×1×H×W
+    h, w = images.shape[2:]
+    checker = (np.add.outer(np.arange(h), np.arange(w)) % 2 == 0).astype(np.float32)  # H×W
+    hatch = np.stack([checker, np.zeros_like(checker), np.zeros_like(checker)])  # red on black
+    return np.where(missing, hatch[None], rgb)
+
+
+def as_rgb(images: np.ndarray) -> np.ndarray:
+    """N×C×H×W grey or RGB → RGB (grey repeated), to sit beside :func:`show_missing`'s panels."""
+    images = np.asarray(images, np.float32)
+    return np.repeat(images, 3, axis=1) if images.shape[1] == 1 else images
+
+
 def show(ax, images: np.ndarray, ncol: int = 4) -> None:
     """Draw a grid of images on ``ax`` in grey or colour, as they are."""
     grid = image_grid(images, ncol)
@@ -171,7 +194,7 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str, p
         any_e = next((ex[k] for k in ex if k[1] == r and k[2] == seed), None)
         if any_e is None:
             continue
-        panels = [("observed", any_e["test_true"] * any_e["test_mask"] + 0.5 * (1 - any_e["test_mask"]))]
+        panels = [("observed", show_missing(any_e["test_true"], any_e["test_mask"]))]
         for (m, rr, s), e in sorted(ex.items()):
             if rr == r and s == seed:
                 modes = [k[len("impute_"):] for k in e.files if k.startswith("impute_")]
@@ -182,7 +205,8 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str, p
             show(ax, imgs[:16])
             ax.set_title(name, fontsize=7)
             ax.axis("off")
-        fig.suptitle(f"Fig. 4 — imputations, trained at r = {r:g}, seed {seed} (gray = missing)\n{caption}", fontsize=7)
+        fig.suptitle(f"Fig. 4 — imputations, trained at r = {r:g}, seed {seed} ({MISSING_CAPTION})\n{caption}",
+                     fontsize=7)
         fig.tight_layout()
         path = root / f"fig4_imputations_rate{r:.2f}.png"
         fig.savefig(path, dpi=110)
