@@ -210,15 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_array(path: str, key: str | None = None):
+def _load_array(path: str, key: str | None = None, flag: str = "--input"):
+    """The array of an .npy, or array ``key`` of an .npz (a mask file's .npz: its ``obs_mask``, or its
+    only array)."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; give an .npy or .npz file (a folder of images is a "
+                         "--dataset for train and sweep)")
     if not path.is_file():
-        raise UsageError(f"{path} does not exist")
+        raise UsageError(f"{flag} {path} does not exist")
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as exc:
         raise UsageError(f"cannot read {path} as .npy/.npz ({exc})") from None
     if isinstance(data, np.lib.npyio.NpzFile):
+        if flag == "--mask":  # the mask file itself: its obs_mask, or the one array it holds
+            if "obs_mask" in data.files or len(data.files) == 1:
+                return data["obs_mask" if "obs_mask" in data.files else data.files[0]]
+            raise UsageError(f"--mask {path} holds {', '.join(data.files) or 'no arrays'}; name the mask 'obs_mask'")
         if key and key in data.files:
             return data[key]
         if key == "obs_mask":
@@ -231,7 +240,7 @@ def _load_array(path: str, key: str | None = None):
 def _input_mask(args):
     """--mask, else an .npz --input's ``obs_mask`` array, else None (NaN in the images mark missing pixels)."""
     if args.mask:
-        return _load_array(args.mask)
+        return _load_array(args.mask, flag="--mask")
     return _load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None
 
 

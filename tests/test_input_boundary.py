@@ -167,3 +167,28 @@ def test_missing_pixels_are_drawn_in_a_pattern_that_cannot_be_content():
     rgb_mask = np.ones_like(rgb)
     rgb_mask[0, 2, 0, 0] = 0  # one channel missing marks the pixel
     assert np.array_equal(show_missing(rgb, rgb_mask)[0, :, 0, 0], [1.0, 0.0, 0.0])
+
+
+def test_mask_files_model_paths_and_saved_shapes_give_one_line_errors(fitted, small_batch, tmp_path, capsys):
+    """``--mask x.npz`` holding ``obs_mask`` said "has no array None"; a model path that is a file said
+    it does not exist; a config.json whose image shape is a string was a TypeError."""
+    import json
+    x, m = small_batch
+    np.save(tmp_path / "x.npy", (x[:4] * m[:4]).numpy())
+    np.savez(tmp_path / "mask.npz", obs_mask=m[:4].numpy())
+    fitted["mean"].save(tmp_path / "model")
+    out = tmp_path / "o.npy"
+    assert main(["impute", str(tmp_path / "model"), "--input", str(tmp_path / "x.npy"), "--mask", str(tmp_path / "mask.npz"),
+                 "--out", str(out), "--quiet"]) == 0
+    assert np.load(out).shape == (4, 1, 28, 28)
+    capsys.readouterr()
+    assert main(["sample", str(tmp_path / "x.npy"), "--out", str(tmp_path / "s.npy")]) == 2
+    assert "is a file; a model is the directory" in capsys.readouterr().err
+    assert main(["impute", str(tmp_path / "model"), "--input", str(tmp_path), "--out", str(out)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    config = tmp_path / "model" / "config.json"
+    doc = json.loads(config.read_text())
+    doc["image_shape"] = "1x28x28"
+    config.write_text(json.dumps(doc))
+    assert main(["impute", str(tmp_path / "model"), "--input", str(tmp_path / "x.npy"), "--out", str(out)]) == 2
+    assert "image_shape must be three positive integers" in capsys.readouterr().err

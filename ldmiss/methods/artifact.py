@@ -86,6 +86,9 @@ def save_artifact(method, directory: str | Path, weights_from: str | Path | None
 def read_artifact_config(directory: str | Path) -> dict:
     """``config.json`` of a model directory, checked for its format and fields (ArtifactError)."""
     directory = Path(directory)
+    if directory.is_file():
+        raise ArtifactError(f"{directory} is a file; a model is the directory `ldmiss train --out` wrote "
+                            f"(it holds {CONFIG_FILE} and {WEIGHTS_FILE})")
     if not directory.is_dir():
         raise ArtifactError(f"model directory {directory} does not exist")
     path = directory / CONFIG_FILE
@@ -100,6 +103,10 @@ def read_artifact_config(directory: str | Path) -> dict:
     for key in ("method", "image_shape", "config", "weights_sha256"):
         if key not in doc:
             raise ArtifactError(f"{path} lacks the field {key!r}")
+    shape = doc["image_shape"]
+    if not (isinstance(shape, list) and len(shape) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
+        raise ArtifactError(f"{path}: image_shape must be three positive integers [C, H, W], got {shape!r}")
     return doc
 
 
