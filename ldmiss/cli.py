@@ -432,6 +432,9 @@ def _cmd_sweep(args, then_report: bool = False) -> int:
     cfg = _sweep_config(args)
     out = Path(args.out or f"runs/{cfg.name}")
     check_output_dir(out)
+    if args.executor == "local":  # one error up front, not one traceback per run (Ray's nodes have their own GPUs)
+        from .device import resolve_device
+        resolve_device(args.device)
     start = time.perf_counter()
     from .experiments.executors import make_executor
     executor = make_executor(args.executor, jobs=args.jobs, device=args.device, address=args.address,

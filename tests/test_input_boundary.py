@@ -192,3 +192,11 @@ def test_mask_files_model_paths_and_saved_shapes_give_one_line_errors(fitted, sm
     config.write_text(json.dumps(doc))
     assert main(["impute", str(tmp_path / "model"), "--input", str(tmp_path / "x.npy"), "--out", str(out)]) == 2
     assert "image_shape must be three positive integers" in capsys.readouterr().err
+
+
+def test_a_sweep_on_a_device_that_is_not_there_is_one_error_up_front(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["sweep", "--preset", "smoke", "--device", "cuda", "--out", str(tmp_path / "s"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no CUDA GPU" in err and not (tmp_path / "s").exists()
