@@ -320,11 +320,22 @@ def _cmd_train(args) -> int:
         xt, m = training_data(preset, rate, args.seed, args.data_dir)
         x, mask = apply_mask(xt, m), m
     start = time.perf_counter()
-    method.fit(x, mask, seed=args.seed, progress=not args.quiet)
+    # the training loops checkpoint beside the model, keyed by what determines the fit, so the same
+    # command run again after a kill resumes there (and another command never reads them)
+    import shutil
+
+    import torch
+
+    from .methods.fit_identity import digest
+    arrays = [torch.as_tensor(np.asarray(a, dtype=np.float32)) for a in (x, mask) if a is not None]
+    key = digest([args.method, method.fit_settings(method.config), args.seed], *arrays, length=16)
+    checkpoints = Path(args.out) / f".checkpoints-{key}"
+    method.fit(x, mask, seed=args.seed, progress=not args.quiet, checkpoint_dir=checkpoints)
     main_rank = distributed.is_main()
     ranks = f" on {distributed.world_size()} data-parallel processes" if distributed.active() else ""
     if main_rank:  # every rank holds the same model; rank 0 saves it
         method.save(args.out)
+        shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.finish()
     if not main_rank:
         return 0

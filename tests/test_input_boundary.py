@@ -200,3 +200,23 @@ def test_a_sweep_on_a_device_that_is_not_there_is_one_error_up_front(tmp_path, c
     assert main(["sweep", "--preset", "smoke", "--device", "cuda", "--out", str(tmp_path / "s"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no CUDA GPU" in err and not (tmp_path / "s").exists()
+
+
+def test_train_checkpoints_beside_the_model_and_resumes_from_there(small_batch, tmp_path, monkeypatch):
+    """``ldmiss train`` kept no checkpoint, so a killed fit restarted from zero (a sweep's run resumes)."""
+    from ldmiss.methods.base import Method
+    x, m = small_batch
+    np.save(tmp_path / "x.npy", np.where(m[:32].numpy() > 0, x[:32].numpy(), np.nan).astype(np.float32))
+    seen = []
+    fit = Method.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("checkpoint_dir"))
+        return fit(self, *args, **kwargs)
+    monkeypatch.setattr(Method, "fit", spy)
+    argv = ["train", "--method", "ldmiss", "--preset", "smoke", "--input", str(tmp_path / "x.npy"), "--out",
+            str(tmp_path / "model"), "--quiet", "--device", "cpu"]
+    assert main(argv) == 0 and main(argv) == 0
+    assert seen[0] is not None and seen[0] == seen[1]  # the same fit → the same checkpoints (resumable)
+    assert seen[0].parent == tmp_path / "model" and not seen[0].exists()  # removed once the model is saved
+    assert main(argv + ["--seed", "1"]) == 0 and seen[2] != seen[0]  # another fit never reads them
