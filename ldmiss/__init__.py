@@ -19,12 +19,16 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str):
+    import importlib
     if name in _EXPORTS:
-        import importlib
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'ldmiss' has no attribute {name!r}")
+    else:  # a submodule (``ldmiss.methods`` …), as eager imports used to make them available
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'ldmiss' has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
 
 
 def __dir__():

@@ -220,3 +220,19 @@ def test_train_checkpoints_beside_the_model_and_resumes_from_there(small_batch, 
     assert seen[0] is not None and seen[0] == seen[1]  # the same fit → the same checkpoints (resumable)
     assert seen[0].parent == tmp_path / "model" and not seen[0].exists()  # removed once the model is saved
     assert main(argv + ["--seed", "1"]) == 0 and seen[2] != seen[0]  # another fit never reads them
+
+
+def test_the_likelihood_rule_counts_observed_pixels_only():
+    """A grey-level folder with transparent (missing, stored as 0) pixels got Bernoulli from the sweep
+    and Gaussian from the fit: the sweep counted the missing zeros as near-binary pixels."""
+    from ldmiss.data.datasets import suggest_likelihood
+    grey = np.full((10, 1, 8, 16), 128, np.uint8)
+    observed = np.ones_like(grey)
+    observed[:, :, :, 1:] = 0  # 15/16 of the pixels missing, stored as 0
+    assert suggest_likelihood(np.where(observed > 0, grey, 0).astype(np.uint8)) == "bernoulli"  # the old count
+    assert suggest_likelihood(np.where(observed > 0, grey, 0).astype(np.uint8), observed) == "gaussian"
+
+
+def test_the_package_still_offers_its_submodules():
+    import ldmiss
+    assert callable(ldmiss.methods.get_method_class) and callable(ldmiss.missing.mcar_mask)

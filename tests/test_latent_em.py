@@ -1,6 +1,7 @@
 """EM for LDMiss's latent prior (methods/latent_em.py) on a linear-Gaussian toy with a known latent law."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,3 +121,32 @@ def test_em_settings_enter_the_fit_identity_only_when_em_is_on():
 def test_bad_em_settings_are_refused(em):
     with pytest.raises(ConfigError):
         get_method_class("ldmiss")(None, device="cpu", em=em)
+
+
+def test_ldmiss_em_takes_the_presets_ldmiss_table_then_its_own():
+    from ldmiss.experiments.config import load_preset
+    cfg = load_preset("cpu", {"overrides": {"ldmiss-em": {"em": {"steps": 7}}}})
+    ldm, em = cfg.overrides_for("ldmiss"), cfg.overrides_for("ldmiss-em")
+    assert em["prior"] == ldm["prior"] and em["impute"] == ldm["impute"] and em["vae"] == ldm["vae"]
+    assert em["em"]["steps"] == 7 and "em" not in ldm
+
+
+def test_em_settings_are_not_read_without_em_and_the_sampler_is_with_it():
+    cls = get_method_class("ldmiss")
+    base = cls.fit_settings(cls(None, device="cpu").config)
+    assert cls.fit_settings(cls(None, device="cpu", em={"steps": 7, "e_step": "posterior"}).config) == base
+    on = cls.fit_settings(cls(None, device="cpu", em={"laps": 1}).config)
+    other_sampler = cls.fit_settings(cls(None, device="cpu", em={"laps": 1}, prior={"sampler": {"steps": 7}}).config)
+    assert on != other_sampler  # the E-step samples with the prior's sampler
+
+
+def test_prior_target_with_em_decodes_e_step_latents(fitted, small_batch):
+    """With EM the prior's target is an E-step's draws under the fitted model, not the encoder means."""
+    x, m = small_batch
+    em, plain = fitted["ldmiss-em"], fitted["ldmiss"]
+    target = em.prior_target((x[:8] * m[:8]).numpy(), m[:8].numpy(), seed=0)
+    assert target.shape == (8, 1, 28, 28)
+    assert np.array_equal(target, em.prior_target((x[:8] * m[:8]).numpy(), m[:8].numpy(), seed=0))  # seeded
+    assert not np.array_equal(target, em.prior_target((x[:8] * m[:8]).numpy(), m[:8].numpy(), seed=1))  # drawn
+    means = plain.prior_target((x[:8] * m[:8]).numpy(), m[:8].numpy(), seed=0)
+    assert np.array_equal(means, plain.reconstruct((x[:8] * m[:8]).numpy(), m[:8].numpy()))  # no EM: the means

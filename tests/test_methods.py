@@ -328,33 +328,35 @@ def _changed_options(cls, base_overrides: dict, options) -> dict:
     leaf with a ``choices`` constraint) to another of its choices."""
     from ldmiss.config import CONSTRAINTS
     full = dict(leaves(to_dict(cls(None, device="cpu", **base_overrides).config)))
-    out, per_option = {}, {}
+    out, per_option, free_text = {}, {}, set()
     for option in options:
         for path, value in full.items():
             if not under(path, (option,)):
                 continue
             if isinstance(value, bool):
-                new = not value
+                candidates = [not value]
             elif isinstance(value, str) and path == option:
-                choices = [c for (_, leaf), rule in CONSTRAINTS.items() if leaf == path.rsplit(".", 1)[-1]
-                           and rule[0] == "choices" for c in rule[1] if c != value]
-                if not choices:
-                    continue
-                new = choices[0]
+                candidates = [c for (_, leaf), rule in CONSTRAINTS.items() if leaf == path.rsplit(".", 1)[-1]
+                              and rule[0] == "choices" for c in rule[1] if c != value]
+                if not candidates:  # a name checked by a rule (e.g. a registry entry): nothing generic to try
+                    free_text.add(option)
             elif not isinstance(value, (int, float)):
                 continue
             else:
-                new = value + 1 if isinstance(value, int) else (value * 1.5 if value else 0.5)
-            trial = json.loads(json.dumps(base_overrides))
-            deep_update(trial, out)
-            deep_update(trial, _nested(path, new))
-            try:
-                cls.validate_overrides(trial)
-            except ConfigError:
-                continue
-            deep_update(out, _nested(path, new))
-            per_option[option] = per_option.get(option, 0) + 1
-    assert set(per_option) == set(options), f"nothing to change under {set(options) - set(per_option)}"
+                candidates = [value + 1] if isinstance(value, int) else ([value * 1.5, value * 0.5] if value else [0.5])
+            for new in candidates:
+                trial = json.loads(json.dumps(base_overrides))
+                deep_update(trial, json.loads(json.dumps(out)))  # a copy: a refused trial must not leak into out
+                deep_update(trial, _nested(path, new))
+                try:
+                    cls.validate_overrides(trial)
+                except ConfigError:
+                    continue
+                deep_update(out, _nested(path, new))
+                per_option[option] = per_option.get(option, 0) + 1
+                break
+    missing = set(options) - set(per_option) - free_text
+    assert not missing, f"nothing to change under {missing}"
     return out
 
 

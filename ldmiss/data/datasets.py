@@ -86,10 +86,18 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
 USER_OPTIONS = {"size": None, "test_fraction": 0.2, "split_seed": 0, "alpha": "missing", "aspect": "stretch"}
 
 
-def suggest_likelihood(images: np.ndarray) -> str:
-    """``bernoulli`` for near-binary data (≥ 90% of pixels within 0.1 of 0 or 1, like MNIST), else
-    ``gaussian`` (grey levels and natural images carry information a Bernoulli mean blurs)."""
+def suggest_likelihood(images: np.ndarray, observed: np.ndarray | None = None) -> str:
+    """``bernoulli`` for near-binary data (≥ 90% of the *observed* pixels within 0.1 of 0 or 1, like
+    MNIST), else ``gaussian`` (grey levels and natural images carry information a Bernoulli mean
+    blurs). ``observed`` (1 = observed, broadcastable): missing pixels, stored as 0 or NaN, are not
+    counted — the fit's ``vae.likelihood = "auto"`` applies this rule to the same pixels."""
     x = images.astype(np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
+    keep = ~np.isnan(x)
+    if observed is not None:
+        keep &= np.broadcast_to(np.asarray(observed) > 0, x.shape)
+    x = x[keep]
+    if x.size == 0:
+        return "bernoulli"
     near = ((x <= 0.1) | (x >= 0.9)).mean()
     return "bernoulli" if near >= 0.9 else "gaussian"
 
@@ -132,14 +140,15 @@ def _user_info(name: str, options: tuple, data_fingerprint: str) -> DatasetInfo:
     """The entry made for a folder / .npz, read once per (path, options, content on disk): every
     caller (validation, each run's settings, the reference) asks for it."""
     opts = dict(options)
-    images, _, _ = load_user(name, "train", **opts)
+    images, _, natural = load_user(name, "train", **opts)
 
     def load(split: str, data_dir=None) -> Dataset:
         if split not in ("train", "test"):
             raise UsageError(f"split must be 'train' or 'test', not {split!r}")
         x, y, m = load_user(name, split, **opts)
         return Dataset(images=x, labels=y, obs_mask=m)
-    return DatasetInfo(name, Path(name).name or name, tuple(images.shape[1:]), suggest_likelihood(images), None, load)
+    return DatasetInfo(name, Path(name).name or name, tuple(images.shape[1:]), suggest_likelihood(images, natural), None,
+                       load)
 
 
 def load_dataset(name: str, split: str, data_dir=None, options: dict | None = None) -> Dataset:

@@ -57,8 +57,8 @@ def target(prediction: str, sde: VPSDE, x0: torch.Tensor, noise: torch.Tensor, t
     if prediction == "v":
         return _bcast(sde.alpha(t), x0) * noise - _bcast(sde.sigma(t), x0) * x0
     a, s, root = _edm(sde, t, x0, sigma_data)
-    x_t = a * x0 + s * noise
-    return (x0 - sigma_data**2 * a * x_t / root**2) * root / (s * sigma_data)
+    # (x₀ − c_skip·y)/c_out with x_t = α x₀ + σ ε, simplified: no cancellation at low noise
+    return (s * x0 - sigma_data**2 * a * noise) / (sigma_data * root)
 
 
 def eps_from_output(prediction: str, sde: VPSDE, out: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
@@ -70,5 +70,5 @@ def eps_from_output(prediction: str, sde: VPSDE, out: torch.Tensor, x_t: torch.T
     if prediction == "v":
         return _bcast(sde.sigma(t), x_t) * x_t + _bcast(sde.alpha(t), x_t) * out
     a, s, root = _edm(sde, t, x_t, sigma_data)
-    x0_hat = sigma_data**2 * a * x_t / root**2 + s * sigma_data * out / root
-    return (x_t - a * x0_hat) / s
+    # (x_t − α x̂₀)/σ with x̂₀ = σ_d² α x_t/S + σ σ_d F/√S, simplified (no division by a small σ)
+    return s * x_t / root**2 - a * sigma_data * out / root

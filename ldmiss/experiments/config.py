@@ -102,11 +102,15 @@ class ExperimentConfig:
         named dataset's registered one, what a folder's images suggest) unless the table sets one —
         or, with ``dataset_likelihood`` false (images that are not the dataset's, e.g. ``train
         --input``), left to the fit's ``"auto"``, which applies the same rule to the images given."""
-        table = copy.deepcopy(self.overrides.get(name, {}))
+        parent = getattr(REGISTRY.get(name), "inherits_overrides", None)  # e.g. ldmiss-em: ldmiss's table first
+        table = copy.deepcopy(self.overrides.get(parent, {})) if parent else {}
+        deep_update(table, copy.deepcopy(self.overrides.get(name, {})))
         if self.autoencoder and trains_vae(name):
             shared = copy.deepcopy(self.autoencoder)
             deep_update(shared, table.get("vae", {}))
             table["vae"] = shared
+        if table.get("vae", {}).get("likelihood") == "auto":  # a sweep carries the choice, never "auto"
+            del table["vae"]["likelihood"]
         if dataset_likelihood and trains_vae(name) and "likelihood" not in table.get("vae", {}):  # the dataset's
             from ..data import dataset_info
             table.setdefault("vae", {})["likelihood"] = dataset_info(self.dataset, self.dataset_options).likelihood

@@ -1,7 +1,7 @@
 """LDMiss (docs/method.md): robust β-VAE + a VP-SDE prior on its normalised latents + self-guided imputation."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 
@@ -13,6 +13,8 @@ from .latent_em import LatentEMConfig, e_step, run_em
 from .latent_prior import LatentPrior, LatentPriorConfig
 from .registry import register
 from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, decode_latents, encode_means, fit_vae
+
+EM_OPTIONS = tuple(f.name for f in fields(LatentEMConfig))  # the em table's options
 
 
 @dataclass
@@ -48,8 +50,8 @@ class LDMiss(Autoencoded, Conditioned, Method):
     def fit_independent(cls, config) -> tuple[str, ...]:
         """With latent EM the fit samples: the prior's sampler and the E-step conditioner's settings
         then shape the weights (they remain changeable for later sampling and imputation)."""
-        if config.em.laps == 0:
-            return cls.FIT_INDEPENDENT
+        if config.em.laps == 0:  # no EM: its other settings are never read
+            return (*cls.FIT_INDEPENDENT, *(f"em.{k}" for k in EM_OPTIONS if k != "laps"))
         from ..diffusion.conditioners import CONDITIONERS
         others = tuple(f"impute.{n}" for n, c in CONDITIONERS.items() if c.supports(False) and n != config.em.conditioner)
         return (*others, *(p for p in cls.FIT_INDEPENDENT if p not in ("prior.sampler", "impute")))
@@ -136,3 +138,4 @@ class LDMissEM(LDMiss):
     name = "ldmiss-em"
     config_cls = LDMissEMConfig
     relative_cost = 3
+    inherits_overrides = "ldmiss"  # a preset's [overrides.ldmiss] applies, then [overrides.ldmiss-em]

@@ -142,7 +142,7 @@ class Autoencoded:
         self.meta["vae_likelihood"] = {"likelihood": choice, "chosen_by": "auto (the training data)"}
         if choice != "bernoulli":
             warnings.warn(f"{self.name}: vae.likelihood 'auto' chose {choice!r} for these images (they are not "
-                          "near-binary); set vae.likelihood to choose yourself", UserWarning, stacklevel=4)
+                          "near-binary); set vae.likelihood to choose yourself", UserWarning, stacklevel=3)
 
     def _reconstruct(self, x: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
         return decode_latents(self.vae, encode_means(self.vae, x, obs_mask, self.device), self.device)
