@@ -127,7 +127,9 @@ def test_ldmiss_em_takes_the_presets_ldmiss_table_then_its_own():
     from ldmiss.experiments.config import load_preset
     cfg = load_preset("cpu", {"overrides": {"ldmiss-em": {"em": {"steps": 7}}}})
     ldm, em = cfg.overrides_for("ldmiss"), cfg.overrides_for("ldmiss-em")
-    assert em["prior"] == ldm["prior"] and em["impute"] == ldm["impute"] and em["vae"] == ldm["vae"]
+    assert em["prior"]["net"] == ldm["prior"]["net"] and em["prior"]["sampler"] == ldm["prior"]["sampler"]
+    assert em["impute"] == ldm["impute"] and em["vae"] == ldm["vae"]
+    assert em["prior"]["train"]["steps"] == 6000 != ldm["prior"]["train"]["steps"]  # its own table wins
     assert em["em"]["steps"] == 7 and "em" not in ldm
 
 
