@@ -83,8 +83,10 @@ class Killed(Exception):
 
 
 # (method, the checkpoint after which it dies): every step saves, so ldmiss (30 β-VAE + 30 prior
-# steps) dies in its prior and DiffPuter (2 M-steps of 5) in its second M-step, after the E-step.
-KILLS = [("ldmiss", 40), ("diffputer", 7), ("ddpm", 5), ("vae", 12)]
+# steps) dies in its prior and DiffPuter (2 M-steps of 5) in its second M-step, after the E-step;
+# ldmiss-em (30 + 30, then an E-step and 10 M-steps) dies at the prior's last save, before its
+# E-step (the resumed fit replays it), and in its EM M-step.
+KILLS = [("ldmiss", 40), ("diffputer", 7), ("ddpm", 5), ("vae", 12), ("ldmiss-em", 60), ("ldmiss-em", 65)]
 
 
 @pytest.mark.parametrize("name,kill_at", KILLS)
