@@ -272,3 +272,10 @@ def test_conditioners_on_a_two_evaluation_sampler_count_and_refuse_honestly(fitt
             method.impute(x[:3] * m[:3], m[:3], mode="dps", progress=False)
     finally:
         method.set_inference_options({"sampler": {"method": "em"}})
+
+
+def test_compare_imputers_leaves_out_what_the_sampler_cannot_drive():
+    """compare-imputers listed dps on a Heun prior, whose run then failed mid-table."""
+    from ldmiss.diffusion.conditioners import CONDITIONERS
+    assert not CONDITIONERS["dps"].works_with("heun") and CONDITIONERS["dps"].works_with("ancestral")
+    assert all(c.works_with("heun") for n, c in CONDITIONERS.items() if n != "dps")

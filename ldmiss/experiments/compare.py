@@ -67,10 +67,16 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
         from ..methods import REGISTRY
         raise UsageError(f"{method.name} has no diffusion prior to condition; compare-imputers needs one of "
                          f"{[n for n, c in REGISTRY.items() if c.conditionable]}")
-    modes = list(modes or method.supported_modes())
+    sampler = method._sampler_config().method
+    runnable = [m for m in method.supported_modes() if get_conditioner(m).works_with(sampler)]
+    modes = list(modes or runnable)  # by default every conditioner this model's sampler can drive
     unknown = [m for m in modes if m not in method.supported_modes()]
     if unknown:
         raise UsageError(f"{method.name} does not support {unknown}; choose from {list(method.supported_modes())}")
+    blocked = [m for m in modes if m not in runnable]
+    if blocked:
+        raise UsageError(f"{blocked} cannot run on this model's {sampler!r} sampler (several evaluations per step); "
+                         f"choose from {runnable} or --set a first-order sampler")
     cfg = load_preset(preset)
     if len(cfg.groups()) > 1:
         raise UsageError(f"preset {preset!r} has {len(cfg.groups())} conditions; compare-imputers needs a preset with "

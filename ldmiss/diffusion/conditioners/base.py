@@ -122,7 +122,9 @@ def bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Conditioner:
-    """A registry entry. ``needs``: what the observation must offer (``"elementwise"``)."""
+    """A registry entry. ``needs``: what the observation must offer (``"elementwise"``) and what the
+    prior's sampler must be (``"one_eval_sampler"``: one network evaluation per step, for a
+    conditioner that steps from a score it evaluated itself)."""
 
     name: str
     run: Callable
@@ -145,6 +147,11 @@ class Conditioner:
 
     def supports(self, elementwise: bool) -> bool:
         return "elementwise" not in self.needs or elementwise
+
+    def works_with(self, sampler: str) -> bool:
+        """Whether it can run on a prior that samples with ``sampler``."""
+        from ..samplers import EVALS_PER_STEP
+        return "one_eval_sampler" not in self.needs or EVALS_PER_STEP.get(sampler, 1) == 1
 
 
 CONDITIONERS: dict[str, Conditioner] = {}

@@ -29,7 +29,8 @@ constrain("DPSConfig", steps=("range", 0, None), step_size=("range", 0.0, None))
 
 @register_conditioner("dps", DPSConfig, nfe=lambda cfg, steps: steps,
                       steps_for_nfe=lambda cfg, nfe: max(1, int(round(nfe))),
-                      reference="Chung et al. 2023, Diffusion Posterior Sampling, Algorithm 1")
+                      reference="Chung et al. 2023, Diffusion Posterior Sampling, Algorithm 1",
+                      needs=("one_eval_sampler",))
 def run(prior: Prior, obs: Observation, generator, cfg: DPSConfig, steps: int, progress=None) -> torch.Tensor:
     grid = prior.time_grid(steps)
     x = prior.noise(obs.x_obs.shape[0], generator)
