@@ -24,31 +24,19 @@ import torch
 import torch.nn.functional as F
 
 from ..config import constrain
-from .base import Method
 from .common import batched, progress_bar
 from .registry import register
 from .result import Cost
-from .simple import observed_pixel_mean
+from .simple import MeanImputer
 
 
-class _Classical(Method):
+class _Classical(MeanImputer):
     """What both baselines share: no sampling, one draw, and a fit that only learns the fallback
     fill for planes with nothing observed (so ``fit`` stays meaningful and a model saves and loads
     like any other)."""
 
-    generative = False
-    stochastic = False
-    relative_cost = 0
-    unobserved_fill = "with the per-pixel training means"
-
-    def _build(self, image_shape):
-        self.pixel_mean = torch.zeros(image_shape)
-
-    def _parts(self):
-        return {"pixel_mean": self.pixel_mean}
-
-    def _fit(self, x, obs_mask, generator, progress, options):
-        self.pixel_mean = observed_pixel_mean(x, obs_mask)
+    # the attributes (non-generative, deterministic, free) and the fit (the per-pixel observed mean,
+    # stored as ``pixel_mean``) are the ``mean`` imputer's; the subclasses replace its imputation
 
 
 @dataclass
