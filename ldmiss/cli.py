@@ -19,6 +19,7 @@ EPILOG = """examples:
   ldmiss sample models/ldmiss -n 64 --out samples.npy --png samples.png
   ldmiss impute models/ldmiss --input x.npy --out imputed.npz --draws 5 --png imputed.png
   ldmiss impute models/ldmiss --input x.npy --out imputed.npz --mode dps --steps 200
+  ldmiss impute models/ldmiss --input scans/ --mask masks/ --out filled/ --draws 5   # PNG per image
   ldmiss compare-imputers models/ldmiss --out cmp --nfe 50 100 -n 500   # every conditioner at equal NFE
   ldmiss sweep --preset cpu --jobs 2              # methods × rates × seeds, resumable
   ldmiss report runs/cpu                          # tables + figures 1–4
@@ -142,11 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", default=None, help="also write a PNG grid of the samples")
     _common(p)
 
-    p = sub.add_parser("impute", help=COMMANDS["impute"])
+    p = sub.add_parser("impute", help=COMMANDS["impute"],
+                       description="Fill the missing pixels of images with a saved model. Arrays (.npy/.npz, NaN or "
+                       "--mask = missing) give arrays; image files or folders (missing pixels: alpha 0, a --mask "
+                       "image per file, or --missing-colour) give an image per file when --out is a folder.")
     p.add_argument("model", help="model directory written by `ldmiss train`")
-    p.add_argument("--input", required=True, help=".npy or .npz (key 'x' or the first array): N×H×W or N×C×H×W, "
-                   "uint8 0–255, uint16 0–65535 or float in [0, 1], NaN = missing")
-    p.add_argument("--mask", default=None, help=".npy obs_mask (1 = observed); .npz input may hold it as 'obs_mask'")
+    p.add_argument("--input", required=True, nargs="+", metavar="PATH",
+                   help="one .npy or .npz (key 'x' or the first array): N×H×W or N×C×H×W, uint8 0–255, uint16 "
+                   "0–65535 or float in [0, 1], NaN = missing; or image files and/or folders of them (PNG, JPEG, "
+                   "BMP, TIFF, WebP; searched recursively) of the model's size")
+    p.add_argument("--mask", default=None, nargs="+", metavar="PATH",
+                   help="arrays: an .npy/.npz obs_mask (1 = observed); an .npz input may hold it as 'obs_mask'. "
+                   "Images: a folder of mask images named like the inputs (or NAME.mask.png), or mask files; "
+                   "black = missing, brighter = observed")
+    p.add_argument("--missing-colour", default=None, metavar="R,G,B|GREY",
+                   help="images: pixels of exactly this 8-bit colour are missing, e.g. 255,0,255 or 0 (lossless "
+                   "formats only: JPEG blurs a key colour)")
     p.add_argument("--input-key", default="x", help="array of an .npz --input holding the images (default: x)")
     p.add_argument("--draws", type=POSITIVE, default=1, help="imputation draws; >1 also writes the per-pixel std (default: 1)")
     p.add_argument("--mode", default=None, help="imputation mode: for a diffusion method any conditioner its model "
@@ -154,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=POSITIVE, default=None, help="steps of the conditioned solve (default: the model's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="inference option of the model, e.g. --set impute.dps.step_size=1.5 --set impute.guidance.weight=2")
-    p.add_argument("--out", required=True, help="output .npz (imputed = mean of draws, std, draws) or .npy (imputed)")
+    p.add_argument("--out", required=True,
+                   help="output .npz (imputed = mean of draws, std, draws) or .npy (imputed); or a folder: one PNG "
+                   "per image (NAME.png; NAME.std.png with --draws > 1, white = std ≥ 0.25) and imputed.npz")
     p.add_argument("--png", default=None,
                    help="also write a PNG grid: observed rows (missing pixels hatched red/black) above imputed rows")
     _common(p)
@@ -237,7 +251,7 @@ def _load_array(path: str, key: str | None = None, flag: str = "--input"):
 
 
 def _input_mask(args):
-    """--mask, else an .npz --input's ``obs_mask`` array, else None (NaN in the images mark missing pixels)."""
+    """``train``'s --mask, else an .npz --input's ``obs_mask`` array, else None (NaN marks missing pixels)."""
     if args.mask:
         return _load_array(args.mask, flag="--mask")
     return _load_array(args.input, "obs_mask") if args.input.endswith(".npz") else None
@@ -294,10 +308,10 @@ def check_output_dir(path, flag: str = "--out") -> None:
     _probe_write(path, f"{flag} {path}")
 
 
-def _check_model_dir(path: str) -> None:
+def _check_model_dir(path: str) -> dict:
     """A model path's ``config.json``, checked before torch and the weights load (a wrong path answers at once)."""
     from .model_dir import read_artifact_config
-    read_artifact_config(path)
+    return read_artifact_config(path)
 
 
 def _cmd_train(args) -> int:
@@ -383,15 +397,40 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _impute_inputs(args, image_shape_of):
+    """(images, obs_mask or None, names or None, files with no missing pixel) of ``--input``: one
+    array file, or image files and folders (read for the model's shape, ``image_shape_of()``)."""
+    from . import image_files
+    arrays = [p for p in args.input if Path(p).suffix in (".npy", ".npz")]
+    if arrays and (len(args.input) > 1):
+        raise UsageError("--input takes one .npy/.npz file, or image files and folders, not both or several arrays")
+    if arrays:
+        if args.missing_colour is not None:
+            raise UsageError("--missing-colour marks missing pixels in image files; arrays mark them with NaN or --mask")
+        if args.mask and len(args.mask) > 1:
+            raise UsageError("--mask with an array --input is one .npy/.npz file")
+        args_input, args_mask = args.input[0], (args.mask[0] if args.mask else None)
+        x = _load_array(args_input, args.input_key)
+        if args_mask:
+            mask = _load_array(args_mask, flag="--mask")
+        else:
+            mask = _load_array(args_input, "obs_mask") if args_input.endswith(".npz") else None
+        return x, mask, None, 0
+    image_files.collect_images(args.input)  # a missing or wrong path answers before the model loads
+    x, mask, names, complete = image_files.read_for_model(args.input, image_shape_of(), args.mask, args.missing_colour)
+    return x, mask, names, complete
+
+
 def _cmd_impute(args) -> int:
     from .config import parse_set
-    if not args.out.endswith((".npz", ".npy")):
-        raise UsageError(f"--out must end in .npz (imputed, std, draws) or .npy (imputed only), got {args.out}")
-    check_output_file(args.out)
+    to_folder = not args.out.endswith((".npz", ".npy"))
+    if to_folder:
+        check_output_dir(args.out)
+    else:
+        check_output_file(args.out)
     check_output_file(args.png, "--png")
-    _check_model_dir(args.model)
-    x = _load_array(args.input, args.input_key)
-    mask = _input_mask(args)
+    doc = _check_model_dir(args.model)
+    x, mask, names, complete = _impute_inputs(args, lambda: tuple(doc["image_shape"]))
     options = parse_set(args.set)
     from .methods import load_method
     method = load_method(args.model, device=args.device)
@@ -399,20 +438,30 @@ def _cmd_impute(args) -> int:
         method.set_inference_options(options)
     res = method.impute(x, mask, draws=args.draws, mode=args.mode, seed=args.seed, progress=not args.quiet,
                         steps=args.steps)
-    if args.out.endswith(".npy"):
+    from .inputs import prepare_images
+    xt, m = prepare_images(x, mask, image_shape=method.image_shape)
+    if to_folder:
+        from .image_files import write_outputs
+        names = names or [Path(f"{i:05d}") for i in range(len(res.mean))]
+        write_outputs(args.out, names, res.mean, m.numpy(), res.std, res.draws)
+    elif args.out.endswith(".npy"):
         np.save(args.out, res.mean.astype(np.float32))
     else:
         arrays = {"imputed": res.mean.astype(np.float32)}
         if res.std is not None:
             arrays.update(std=res.std.astype(np.float32), draws=res.draws.astype(np.float32))
+        if names is not None:
+            arrays.update(obs_mask=m.numpy().astype(np.uint8), names=np.array([str(n) for n in names]))
         np.savez_compressed(args.out, **arrays)
     if args.png:  # observed row (missing pixels hatched red/black) above the imputed row
         from .experiments.figures import as_rgb, save_grid, show_missing
-        from .inputs import prepare_images
-        xt, m = prepare_images(x, mask, image_shape=method.image_shape)
         shown = show_missing(xt.numpy()[:8], m.numpy()[:8])
         save_grid(np.concatenate([shown, as_rgb(res.mean[:8])]), args.png, ncol=min(8, len(shown)))
-    print(f"imputed {len(res.mean)} images ({args.draws} draw(s)) → {args.out}" + (f", {args.png}" if args.png else ""))
+    what = f"{len(res.mean)} images as PNGs + imputed.npz" if to_folder else f"{len(res.mean)} images"
+    print(f"imputed {what} ({args.draws} draw(s)) → {args.out}" + (f", {args.png}" if args.png else ""))
+    if complete:
+        print(f"note: {complete} of {len(res.mean)} image(s) had no missing pixel (no alpha 0, --mask or "
+              "--missing-colour marked any), so they are returned as they are", file=sys.stderr)
     return 0
 
 
