@@ -296,16 +296,17 @@ def check_output_file(path, flag: str = "--out") -> None:
 
 
 def check_output_dir(path, flag: str = "--out") -> None:
-    """``path`` can hold a model or results: not a file, and a folder that takes writes — created now
-    (with its parents), since the command writes there anyway."""
+    """``path`` can hold a model or results: not a file; if it exists it takes writes, else the nearest
+    folder above it that exists does (nothing is created here: a later refusal leaves no trace)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path} is a file; name a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{flag} {path}: cannot create it ({exc.strerror or exc})") from None
-    _probe_write(path, f"{flag} {path}")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {path}: cannot create it, {existing} is a file")
+    _probe_write(existing, f"{flag} {path}")
 
 
 def _check_model_dir(path: str) -> dict:

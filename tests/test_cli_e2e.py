@@ -101,7 +101,7 @@ def test_report_tables_and_figures(smoke_run, capsys):
     assert main(["report", str(smoke_run)]) == 0
     out = capsys.readouterr().out
     assert "MSE on missing pixels" in out and "preset `smoke`" in out and "N = 64" in out
-    for floor in ("_ldmiss · prior target_", "_ldmiss · reconstruction floor_", "_vae · reconstruction floor_",
+    for floor in ("_ldmiss · prior target_", "_ldmiss · decoder floor_", "_vae · decoder floor_",
                   "_real test images (metric floor)_", "Prior gap", "Memorisation"):
         assert floor in out, floor
     for name in ("runs.csv", "report.md", "fig1_sample_quality.png", "fig2_samples.png", "fig3_imputation.png",

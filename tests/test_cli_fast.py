@@ -81,5 +81,5 @@ def test_output_checks_write_for_real(tmp_path):
         check_output_file(tmp_path / "nodir" / "x.npy")
     with pytest.raises(UsageError, match="is a folder"):
         check_output_file(tmp_path)
-    check_output_dir(tmp_path / "new" / "deeper")  # created, with its parents
-    assert (tmp_path / "new" / "deeper").is_dir() and not list((tmp_path / "new" / "deeper").iterdir())
+    check_output_dir(tmp_path / "new" / "deeper")  # creatable: nothing is created by the check
+    assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".ldmiss-probe-*"))

@@ -222,7 +222,7 @@ def test_conditions_that_share_training_fit_once_and_score_exactly_as_a_fresh_fi
     assert reused["timings"].get("fit_reused") and not fresh["timings"].get("fit_reused")
     for mode in ("encoder", "map"):
         assert reused["metrics"]["impute"][mode]["mse"] == fresh["metrics"]["impute"][mode]["mse"]
-    assert reused["metrics"]["reconstruction_floor"] == fresh["metrics"]["reconstruction_floor"]
+    assert reused["metrics"]["decoder_floor"] == fresh["metrics"]["decoder_floor"]
 
 
 def test_a_dataset_without_metric_network_is_scored_on_pixels_end_to_end(tmp_path):

@@ -36,9 +36,9 @@ def floor_rows(rows: list[dict], key: str, name: str, bases: set[str] | None = N
     return out
 
 
-FLOOR_LABELS = {"target_fid": "prior target", "target_is": "prior target", "floor_fid": "reconstruction floor",
-                "floor_is": "reconstruction floor", "floor_mse": "reconstruction floor", "floor_psnr": "reconstruction floor",
-                "floor_ssim": "reconstruction floor"}
+FLOOR_LABELS = {"target_fid": "prior target", "target_is": "prior target", "floor_fid": "decoder floor",
+                "floor_is": "decoder floor", "floor_mse": "decoder floor", "floor_psnr": "decoder floor",
+                "floor_ssim": "decoder floor"}
 
 
 def markdown_table(rows: list[dict], key: str, digits: int, floors: tuple[tuple[str, bool], ...] = ()) -> str:
@@ -76,7 +76,8 @@ def tables_markdown(rows: list[dict], sweep: dict) -> str:
     parts = [f"_{head}; mean ± std over seeds. Rows in italics are floors: what a perfect model would score "
              "(real test images outside the evaluated set), what the latent prior is trained to match (its "
              "target: decoded encodings of the incomplete training images), and the best this decoder can do "
-             "(its reconstruction of the complete test images)._", ""]
+             "(its decoder floor: the missing pixels filled by the latent that best fits their true values, a "
+             "bound on any imputation that decodes a latent)._", ""]
     if not scored:
         parts += [f"FID and IS are unavailable: {dataset_title(sweep.get('dataset', 'mnist'))} has no metric network "
                   "(metrics/features.py), so samples are not scored and imputations are scored on their pixels "

@@ -47,7 +47,7 @@ def rows_from_runs(runs: list[dict]) -> list[dict]:
         test_mech = cond["test_mechanism"] or cond["mechanism"]
         test_params = cond["test_mechanism_params"] if cond["test_mechanism"] else cond["mechanism_params"]
         modes = met.get("impute", {}) or {"": {}}
-        rec, tgt, flo = met.get("reconstruction_floor", {}), met.get("prior_target", {}), met.get("metric_floor", {})
+        rec, tgt, flo = met.get("decoder_floor", {}), met.get("prior_target", {}), met.get("metric_floor", {})
         for mode, imp in modes.items():
             rows.append({
                 "preset": run["preset"], "method": label(run["method"], mode, len(modes)), "base": run["method"],

@@ -184,6 +184,10 @@ class Method:
     def _reconstruct(self, x: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _decoder_floor(self, x: torch.Tensor, obs_mask: torch.Tensor, steps: int) -> torch.Tensor:
+        """Autoencoders: the decoder's best images for the complete ``x`` on the pixels ``obs_mask`` hides."""
+        raise NotImplementedError
+
     def _parts(self) -> dict[str, "torch.nn.Module | torch.Tensor"]:
         """Everything that is saved: networks (their state_dict) and plain tensors, by name."""
         raise NotImplementedError
@@ -319,6 +323,20 @@ class Method:
         xt, m = self._prepare(x, obs_mask, image_shape=self.image_shape)
         with torch.no_grad():
             return self._reconstruct(xt, m).clamp(0, 1).cpu().numpy()
+
+    def decoder_floor(self, x, obs_mask, steps: int | None = None) -> np.ndarray:
+        """The lowest error this method's decoder allows on the pixels ``obs_mask`` marks missing:
+        complete images ``x`` in, those pixels filled by the decoder's best fit *to their true values*
+        (an oracle: a bound on any imputation that decodes a latent), observed pixels as given.
+        ``steps``: the latent search's Adam steps (default 100)."""
+        from .vae_ops import FLOOR_STEPS
+        self._check_fitted()
+        if not self.autoencoder:
+            raise Unsupported(f"method {self.name!r} has no autoencoder, so no decoder floor")
+        xt, m = self._prepare(x, np.ones_like(np.asarray(obs_mask)), image_shape=self.image_shape)
+        m = torch.as_tensor(np.asarray(obs_mask), dtype=xt.dtype).expand_as(xt)
+        filled = self._decoder_floor(xt, m, FLOOR_STEPS if steps is None else steps).clamp(0, 1).cpu()
+        return (m * xt + (1 - m) * filled).numpy()
 
     # ---- artifacts (methods/artifact.py) ----
     def save(self, directory: str | Path, weights_from: str | Path | None = None) -> Path:
