@@ -20,15 +20,27 @@ COLORS = {"ldmiss": "tab:red", "ldmiss-em": "darkred", "diem-pigdm": "teal", "di
           "biharmonic": "tab:brown", "neighbours": "tab:olive"}
 
 
-def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:
-    """N×C×H×W (or N×H×W) in [0, 1] → one (rows·H)×(ncol·W) array with 1-pixel gaps: grey for one
-    channel, (rows·H)×(ncol·W)×3 RGB for three (colour in, colour out)."""
+def tile_channels(images: np.ndarray) -> np.ndarray:
+    """N×C×H×W with C other than 1 (grey) or 3 (RGB) → N×1×H×(C·(W+1)−1): each channel a grey tile,
+    side by side with a 1-pixel gap, so a 2- or 4-channel image is shown whole, not refused."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
         images = images[:, None]
     n, c, h, w = images.shape
-    if c not in (1, 3):
-        raise UsageError(f"image_grid shows 1 (grey) or 3 (RGB) channels, got {c}")
+    if c in (1, 3):
+        return images
+    out = np.ones((n, 1, h, c * (w + 1) - 1), dtype=np.float32)
+    for k in range(c):
+        out[:, 0, :, k * (w + 1):k * (w + 1) + w] = images[:, k]
+    return out
+
+
+def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:
+    """N×C×H×W (or N×H×W) in [0, 1] → one (rows·H)×(ncol·W) array with 1-pixel gaps: grey for one
+    channel, (rows·H)×(ncol·W)×3 RGB for three (colour in, colour out), channels side by side for
+    any other count."""
+    images = tile_channels(images)
+    n, c, h, w = images.shape
     images = np.clip(np.moveaxis(images, 1, -1), 0.0, 1.0)  # N×H×W×C
     ncol = max(1, min(ncol, n))
     rows = int(np.ceil(n / ncol))
@@ -40,14 +52,33 @@ def image_grid(images: np.ndarray, ncol: int = 8) -> np.ndarray:
 
 
 MISSING_CAPTION = "red/black hatch = missing"
+DPI = 110
+CAPTION_CHARS_PER_INCH = {7: 17, 8: 15, 9: 13}  # DejaVu Sans at these sizes, with a margin
+
+
+def panel_inches(images: np.ndarray, ncol: int, least: float) -> float:
+    """A panel's width: ``least`` inches, or enough for one screen pixel per image pixel at :data:`DPI`
+    (64×64 photos in a 4-wide grid need 2.4 in; MNIST fits the least)."""
+    w = tile_channels(images).shape[-1]
+    return max(least, min(ncol, len(images)) * (w + 1) / DPI * 1.05)
+
+
+def set_caption(fig, text: str, fontsize: int = 8) -> None:
+    """``text`` as the figure's title, wrapped to the figure's width so no line is cut off."""
+    width = fig.get_size_inches()[0]
+    per_line = max(20, int(width * CAPTION_CHARS_PER_INCH.get(fontsize, 120 / fontsize)))
+    lines = [textwrap.fill(part, per_line) for part in text.split("\n")]
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
 
 
 def show_missing(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """N×3×H×W RGB copies of ``images`` (N×C×H×W in [0, 1], grey or RGB) with the pixels ``mask``
+    """N×3×H×W RGB copies of ``images`` (N×C×H×W in [0, 1], any channel count) with the pixels ``mask``
     marks missing (0) drawn as a red/black checkerboard — a pattern no digit or photo shows, where
     a flat grey was indistinguishable from mid-grey content. A pixel is drawn missing when any of
-    its channels is."""
+    its channels is (for channel counts other than 1 and 3, per tile)."""
     images, mask = np.asarray(images, np.float32), np.asarray(mask, np.float32)
+    if images.shape[1] not in (1, 3):
+        images, mask = tile_channels(images), tile_channels(mask)
     rgb = np.repeat(images, 3, axis=1) if images.shape[1] == 1 else images.copy()
     missing = (mask.min(axis=1, keepdims=True) < 0.5)  # N×1×H×W
     h, w = images.shape[2:]
@@ -57,15 +88,15 @@ def show_missing(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def as_rgb(images: np.ndarray) -> np.ndarray:
-    """N×C×H×W grey or RGB → RGB (grey repeated), to sit beside :func:`show_missing`'s panels."""
-    images = np.asarray(images, np.float32)
+    """N×C×H×W → RGB (grey repeated; other channel counts tiled), to sit beside :func:`show_missing`'s panels."""
+    images = tile_channels(images)
     return np.repeat(images, 3, axis=1) if images.shape[1] == 1 else images
 
 
 def show(ax, images: np.ndarray, ncol: int = 4) -> None:
-    """Draw a grid of images on ``ax`` in grey or colour, as they are."""
+    """Draw a grid of images on ``ax`` in grey or colour, as they are (nearest-neighbour: no blur)."""
     grid = image_grid(images, ncol)
-    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1)
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
 
 
 def save_grid(images: np.ndarray, path: str | Path, ncol: int = 8, scale: int = 3) -> Path:
@@ -98,13 +129,12 @@ def _metric_figure(rows, panels, suptitle, path, methods):
     panels = [p for p in panels if any(r.get(p[0]) is not None for r in rows)]
     if not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.0, 4.2 * len(panels)), 3.9), layout="constrained")
     for ax, (key, title) in zip(np.atleast_1d(axes), panels):
         _lines(ax, rows, key, title, methods)
     np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    set_caption(fig, suptitle, 9)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
@@ -116,7 +146,7 @@ def poster_figure(rows, caption, path):
     panels = [("sample_fid", "Fig. 1: sample FID ↓", FIG1), ("sample_is", "Fig. 1: sample IS ↑", FIG1),
               ("impute_mse", "Fig. 3: imputation MSE ↓", FIG3), ("impute_fid", "Fig. 3: imputation FID ↓", FIG3),
               ("impute_is", "Fig. 3: imputation IS ↑", FIG3)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.8))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 4.0), layout="constrained")
     for ax, (key, title, poster) in zip(axes, panels):
         ours = aggregate(rows, key)
         for m, series in poster[key].items():
@@ -135,10 +165,9 @@ def poster_figure(rows, caption, path):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=6)
     axes[2].legend(fontsize=6)
-    fig.suptitle("Fig. 5 — ours (solid) over the poster's values (dashed, approximate; the poster's feature network "
-                 f"and MSE scale are not stated)\n{caption}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    set_caption(fig, "Fig. 5 — ours (solid) over the poster's values (dashed, approximate; the poster's feature "
+                f"network and MSE scale are not stated)\n{caption}", 8)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
@@ -154,7 +183,6 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str, p
     poster's values), which only MNIST under MCAR can be laid over."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    caption = textwrap.fill(caption, 110)
     methods = method_order(rows)
     paths = [
         _metric_figure(rows, [("sample_fid", "FID ↓"), ("sample_is", "IS ↑")],
@@ -175,7 +203,10 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str, p
     rates = sorted({r["train_rate"] for r in runs})
     gen = [m for m in sorted({r["method"] for r in runs}) if any("samples" in ex[k] for k in ex if k[0] == m)]
     if gen:
-        fig, axes = plt.subplots(len(gen), len(rates), figsize=(2.6 * len(rates), 2.6 * len(gen)), squeeze=False)
+        first = next(e["samples"][:16] for e in ex.values() if "samples" in e)
+        side = panel_inches(first, 4, 2.6)
+        fig, axes = plt.subplots(len(gen), len(rates), figsize=(max(6.0, side * len(rates)), side * len(gen) + 1.0),
+                                 squeeze=False, layout="constrained")
         for i, m in enumerate(gen):
             for j, r in enumerate(rates):
                 ax = axes[i][j]
@@ -184,32 +215,30 @@ def make_figures(root: Path, runs: list[dict], rows: list[dict], caption: str, p
                 if e is not None and "samples" in e:
                     show(ax, e["samples"][:16])
                 ax.set_title(f"{m}, r = {r:g}", fontsize=8)
-        fig.suptitle(f"Fig. 2 — unconditional samples (seed {seed})\n{textwrap.fill(caption, 20 * len(rates))}",
-                     fontsize=7)
-        fig.tight_layout()
-        fig.savefig(root / "fig2_samples.png", dpi=110)
+        set_caption(fig, f"Fig. 2 — unconditional samples (seed {seed})\n{caption}", 7)
+        fig.savefig(root / "fig2_samples.png", dpi=DPI)
         plt.close(fig)
         paths.append(root / "fig2_samples.png")
     for r in rates:
         any_e = next((ex[k] for k in ex if k[1] == r and k[2] == seed), None)
         if any_e is None:
             continue
-        panels = [("observed", show_missing(any_e["test_true"], any_e["test_mask"]))]
+        panels = [("observed", show_missing(any_e["test_true"][:16], any_e["test_mask"][:16]))]
         for (m, rr, s), e in sorted(ex.items()):
             if rr == r and s == seed:
                 modes = [k[len("impute_"):] for k in e.files if k.startswith("impute_")]
                 panels += [(label(m, mode, len(modes)), e[f"impute_{mode}"]) for mode in modes]
         panels.append(("ground truth", any_e["test_true"]))
-        fig, axes = plt.subplots(1, len(panels), figsize=(1.9 * len(panels), 2.4), squeeze=False)
+        side = panel_inches(any_e["test_true"][:16], 4, 1.9)
+        fig, axes = plt.subplots(1, len(panels), figsize=(max(6.0, side * len(panels)), side + 1.1), squeeze=False,
+                                 layout="constrained")
         for ax, (name, imgs) in zip(axes[0], panels):
             show(ax, imgs[:16])
             ax.set_title(name, fontsize=7)
             ax.axis("off")
-        fig.suptitle(f"Fig. 4 — imputations, trained at r = {r:g}, seed {seed} ({MISSING_CAPTION})\n{caption}",
-                     fontsize=7)
-        fig.tight_layout()
+        set_caption(fig, f"Fig. 4 — imputations, trained at r = {r:g}, seed {seed} ({MISSING_CAPTION})\n{caption}", 7)
         path = root / f"fig4_imputations_rate{r:.2f}.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=DPI)
         plt.close(fig)
         paths.append(path)
     return paths
