@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UsageError
+from .photos import load_photos
 from .sources import fetch_dataset, load_verified
 from .user import DatasetError, fingerprint, is_user_dataset, load_user
 
@@ -72,6 +73,8 @@ REGISTRY: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo("mnist", "MNIST", (1, 28, 28), "bernoulli", "mnist", load_mnist, fetchable=True),
     "fashion-mnist": DatasetInfo("fashion-mnist", "Fashion-MNIST", (1, 28, 28), "bernoulli", "fashion-mnist",
                                  load_fashion_mnist, fetchable=True),
+    "photos": DatasetInfo("photos", "photo patches (scikit-image's photographs, 32×32 RGB)", (3, 32, 32), "gaussian",
+                          None, load_photos),
 }
 # The registry's loaders under the name they had in 0.1.0 (public API).
 DATASETS: dict[str, Callable[..., Dataset]] = {k: v.load for k, v in REGISTRY.items()}
