@@ -66,9 +66,9 @@ def test_a_broken_or_mismatched_image_file_is_named(tmp_path):
         dataset_info("mnist", {"size": [8, 8]})
 
 
-def test_npz_dataset_keeps_its_own_missing_pixels_and_is_scored_on_complete_images_only(tmp_path):
+def test_npz_dataset_keeps_its_own_missing_pixels_and_is_scored_where_it_has_a_truth(tmp_path):
     from ldmiss.experiments.config import ExperimentConfig
-    from ldmiss.experiments.protocol import test_data, training_data
+    from ldmiss.experiments.protocol import scored_test_data, training_data
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (50, 1, 8, 8)).astype(np.float32)
     x[:20, :, :2, :2] = np.nan  # 20 images lack a corner
@@ -84,10 +84,20 @@ def test_npz_dataset_keeps_its_own_missing_pixels_and_is_scored_on_complete_imag
     assert lacks.sum() == 4 * (train.obs_mask.reshape(len(train), -1).min(1) == 0).sum()
     assert torch.all(m[lacks] == 0)  # the data's own holes stay missing under the mechanism's mask
     assert 0.25 < 1 - m[~lacks].mean().item() < 0.35
-    x_test, _ = test_data(cfg, 0)
+    cfg.n_eval = 50
+    x_test, given, unscored = scored_test_data(cfg, 0)
     assert not torch.isnan(x_test).any()
-    complete = {a.tobytes() for a in x[20:].astype(np.float32)}
-    assert all(a.numpy().tobytes() in complete for a in x_test)  # only images with a truth everywhere
+    own = (x_test != 0).float()  # the data's own pixels (its holes hold 0)
+    assert (own < 1).any()  # incomplete test images are used too (a folder may have no complete one)
+    assert torch.all(given <= own)  # the imputer never sees a pixel the data lacks
+    scored = unscored == 0
+    assert torch.all(own[scored] == 1) and torch.all(given[scored] == 0)  # scored: the data has it, the mask hid it
+    assert torch.equal(scored, (own == 1) & (given == 0))
+    x[:, :, :2, :2] = np.nan  # now no image is complete: still scored, on the hidden pixels it has
+    np.savez(tmp_path / "all.npz", x=x)
+    cfg.dataset = str(tmp_path / "all.npz")
+    _, _, unscored = scored_test_data(cfg, 0)
+    assert (unscored == 0).sum() > 0 and torch.all(unscored[..., :2, :2] == 1)
     np.savez(tmp_path / "bad.npz", images_wrong=x)
     with pytest.raises(DatasetError, match="found: images_wrong"):
         dataset_info(str(tmp_path / "bad.npz"))

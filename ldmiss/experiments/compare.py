@@ -27,7 +27,7 @@ from ..metrics import inception_score, missing_mse
 from ..missing import apply_mask
 from .config import load_preset
 from .evaluation import imputation_quality
-from .protocol import held_out_real, reference_stats, stream_seed, test_data
+from .protocol import held_out_real, reference_stats, scored_test_data, stream_seed
 from .store import write_json
 
 METRICS_VERSION = 2  # 2: coverage widened by half a grey level (metrics/uncertainty.py); older points are recomputed
@@ -83,7 +83,7 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
                          "one (the dataset and test mask the model is compared on)")
     if n is not None:
         cfg.n_eval = int(n)
-    x_test, m_test = test_data(cfg, seed)
+    x_test, m_test, unscored = scored_test_data(cfg, seed)
     ref = reference_stats(cfg.dataset, cfg.n_ref, None, cfg.dataset_options)
     floor = ref.fid(held_out_real(cfg, seed).numpy()) if ref is not None else None
     x_obs = apply_mask(x_test, m_test)
@@ -106,8 +106,8 @@ def compare_imputers(model_dir, out, *, preset: str = "cpu", seed: int = 0, budg
             seconds = time.perf_counter() - t0
             single, cost = result.first, result.cost
             row = {"mode": mode, "nfe_budget": budget, "steps": steps, "nfe": cost.nfe,
-                   "backward_nfe": cost.backward_nfe, "mse": missing_mse(single, x_test, m_test),
-                   **imputation_quality(result.draws, result.mean, x_test, m_test),
+                   "backward_nfe": cost.backward_nfe, "mse": missing_mse(single, x_test, unscored),
+                   **imputation_quality(result.draws, result.mean, x_test, unscored),
                    "fid": ref.fid(single) if ref else None,
                    "is": inception_score(single, dataset=ref.dataset)[0] if ref else None, "seconds": seconds / draws,
                    "draws": draws, "n": len(x_test)}

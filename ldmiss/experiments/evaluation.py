@@ -59,7 +59,15 @@ class RunContext:
     ref: FIDReference | None  # None: the dataset has no metric network (no FID/IS)
     timings: dict = field(default_factory=dict)
     examples: dict = field(default_factory=dict)
+    # 1 where a pixel is not scored (the metrics score where it is 0); None: the test mask (complete
+    # test images). Data with missing pixels of its own scores only pixels it has and the mask hides.
+    m_unscored: torch.Tensor | None = None
     _samples: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def m_score(self) -> torch.Tensor:
+        """The mask the pixel metrics read: 0 = scored."""
+        return self.m_test if self.m_unscored is None else self.m_unscored
 
     def samples(self) -> np.ndarray:
         """The run's ``n_eval`` unconditional samples, drawn once (timed as ``sample_seconds``)
@@ -80,10 +88,11 @@ class RunContext:
         return {"fid": self.ref.fid(images), "is": is_mean, "n": len(images)}
 
     def pixels(self, images) -> dict:
-        """MSE, PSNR and SSIM of ``images`` on the test mask's missing pixels."""
-        return {"mse": missing_mse(images, self.x_test, self.m_test),
-                "psnr": missing_psnr(images, self.x_test, self.m_test),
-                "ssim": missing_ssim(images, self.x_test, self.m_test)}
+        """MSE, PSNR and SSIM of ``images`` on the scored pixels (the test mask's missing ones, less any
+        the data itself lacks)."""
+        return {"mse": missing_mse(images, self.x_test, self.m_score),
+                "psnr": missing_psnr(images, self.x_test, self.m_score),
+                "ssim": missing_ssim(images, self.x_test, self.m_score)}
 
     def has(self, need: str) -> bool:
         """Whether this run offers ``need`` (see :data:`NEEDS`)."""
@@ -186,7 +195,7 @@ def imputation(ctx: RunContext) -> dict:
         ctx.timings[f"impute_{mode}_seconds"] = time.perf_counter() - t0
         single = result.first
         out[mode] = {**ctx.quality(single), **ctx.pixels(single),
-                     **imputation_quality(result.draws, result.mean, ctx.x_test, ctx.m_test), "draws": ctx.cfg.draws}
+                     **imputation_quality(result.draws, result.mean, ctx.x_test, ctx.m_score), "draws": ctx.cfg.draws}
         if ctx.method.conditionable:
             out[mode]["nfe"] = result.cost.nfe
         ctx.examples[f"impute_{mode}"] = single[:ctx.cfg.grid]

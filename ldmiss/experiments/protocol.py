@@ -64,7 +64,7 @@ def reference_stats(dataset: str, n_ref: int, data_dir: str | None, options: dic
 
 
 def _complete_test(dataset: str, data_dir, options: dict | None) -> torch.Tensor:
-    """The test images without a missing pixel of their own: only they have a truth to score against."""
+    """The test images without a missing pixel of their own: what an FID reference may hold."""
     return _complete(dataset, data_dir, options_key(options))
 
 
@@ -76,10 +76,8 @@ def _complete(dataset: str, data_dir, options: tuple) -> torch.Tensor:
         return test
     complete = natural.flatten(1).min(1).values > 0
     if not complete.any():
-        raise UsageError(f"dataset {dataset!r}: no test image is complete, so imputations cannot be scored against a "
-                         "truth; give some complete images (or a test split without NaNs), or, for a folder whose "
-                         "images have transparent pixels, set dataset_options.alpha = 'black' or 'white' to composite "
-                         "them instead of marking them missing")
+        raise UsageError(f"dataset {dataset!r}: no test image is complete, so FID has no reference; give some "
+                         "complete images (or a test split without NaNs)")
     return test[complete]
 
 
@@ -99,25 +97,51 @@ def training_data(cfg: ExperimentConfig, rate: float, seed: int, data_dir=None):
 
 
 def _test_order(cfg: ExperimentConfig, seed: int, data_dir=None) -> torch.Tensor:
-    test = _complete_test(cfg.dataset, data_dir, cfg.dataset_options)
+    test = images(cfg.dataset, "test", data_dir, cfg.dataset_options)
     return rng.randperm(len(test), rng.generator(stream_seed(seed, "test_subset")))
 
 
-def test_data(cfg: ExperimentConfig, seed: int, data_dir=None):
-    """(x_true, obs_mask) for a seed: ``n_eval`` random complete test images with a fixed test mask,
-    drawn by the test mechanism (``test_mechanism``, default: the training one, with its parameters)."""
-    test = _complete_test(cfg.dataset, data_dir, cfg.dataset_options)
+def scored_test_data(cfg: ExperimentConfig, seed: int, data_dir=None):
+    """(x_true, obs_mask, unscored) for a seed: ``n_eval`` random test images with a fixed test mask
+    drawn by the test mechanism (``test_mechanism``, default: the training one, with its parameters).
+
+    A test image may lack pixels of its own (a user's folder of damaged scans may hold no complete
+    image at all): the imputer is given the pixels both the data and the test mask keep, and is
+    scored on the pixels the data has and the test mask hides — the only ones with a truth.
+    ``unscored`` is 1 where a pixel is *not* scored (the metrics score where it is 0), which for
+    complete images is the test mask itself."""
+    test = images(cfg.dataset, "test", data_dir, cfg.dataset_options)
+    natural = natural_mask(cfg.dataset, "test", data_dir, cfg.dataset_options)
     idx = _test_order(cfg, seed, data_dir)[:min(cfg.n_eval, len(test))]
     x = test[idx]
     name, params = cfg.test_masking()
-    return x, make_mask(name, x, cfg.test_rate, stream_seed(seed, "test_mask"), **params)
+    m = make_mask(name, x, cfg.test_rate, stream_seed(seed, "test_mask"), **params)
+    if natural is None:
+        return x, m, m
+    own = natural[idx].to(m)
+    unscored = 1 - own * (1 - m)
+    if not (unscored == 0).any():
+        raise UsageError(f"dataset {cfg.dataset!r}: the test mask hides none of the test images' observed pixels, "
+                         "so nothing can be scored; raise test_rate")
+    return x, m * own, unscored
+
+
+def test_data(cfg: ExperimentConfig, seed: int, data_dir=None):
+    """(x_true, obs_mask) of :func:`scored_test_data` (what the imputer is given)."""
+    x, m, _ = scored_test_data(cfg, seed, data_dir)
+    return x, m
 
 
 def held_out_real(cfg: ExperimentConfig, seed: int, data_dir=None) -> torch.Tensor:
     """As many real test images as are evaluated, disjoint from the evaluated ones: their FID against
     the reference is what a perfect model would score at this N (the metric's floor), and they are
-    the held-out side of the memorisation check. Fewer when the test set is too small to spare them."""
-    test = _complete_test(cfg.dataset, data_dir, cfg.dataset_options)
+    the held-out side of the memorisation check. Fewer when the test set is too small to spare them;
+    only complete ones (none, for data with no metric network, which has no use for them)."""
+    test = images(cfg.dataset, "test", data_dir, cfg.dataset_options)
+    natural = natural_mask(cfg.dataset, "test", data_dir, cfg.dataset_options)
     order = _test_order(cfg, seed, data_dir)
     n = min(cfg.n_eval, len(test))
-    return test[order[n:2 * n]]
+    held = order[n:2 * n]
+    if natural is not None:
+        held = held[natural[held].flatten(1).min(1).values > 0]
+    return test[held]

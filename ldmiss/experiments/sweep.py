@@ -32,7 +32,7 @@ from . import store
 from .config import ExperimentConfig
 from .evaluation import RunContext, evaluate
 from .executors import LocalExecutor, order_longest_first
-from .protocol import held_out_real, reference_stats, stream_seed, test_data, training_data
+from .protocol import held_out_real, reference_stats, scored_test_data, stream_seed, training_data
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,10 @@ def run_one(cfg: ExperimentConfig, spec: RunSpec, root: Path, device: str = "aut
     ckpt = store.checkpoint_dir(root, spec.method, spec.rate, spec.seed, store.settings_hash(settings), spec.group)
     method, fit_seconds, reused, fit_dir = fit_or_reuse(method, x, m, stream_seed(spec.seed, "fit", spec.rate), root,
                                                         device, progress, ckpt, checkpoint_every)
-    x_test, m_test = test_data(cfg, spec.seed, data_dir)
+    x_test, m_test, unscored = scored_test_data(cfg, spec.seed, data_dir)
     ref = reference_stats(cfg.dataset, cfg.n_ref, data_dir, cfg.dataset_options)
     ctx = RunContext(cfg, method, spec.rate, spec.seed, x, m, x_test, m_test,
-                     held_out_real(cfg, spec.seed, data_dir), ref)
+                     held_out_real(cfg, spec.seed, data_dir), ref, m_unscored=unscored)
     ctx.timings["fit_seconds"] = fit_seconds
     if reused:
         ctx.timings["fit_reused"] = True
