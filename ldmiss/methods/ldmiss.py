@@ -6,7 +6,9 @@ from dataclasses import dataclass, field, fields
 import torch
 
 from ..diffusion import Observation, Prior, conditioner_configs
+from ..config import constrain
 from .base import Method
+from .classical import REFINEMENTS, refine_residual
 from .common import batch_slices, progress_bar
 from .conditioned import Conditioned
 from .latent_em import LatentEMConfig, e_step, run_em
@@ -26,6 +28,12 @@ class LDMissConfig:
     em: LatentEMConfig = field(default_factory=LatentEMConfig)
     # every conditioner's knobs (impute.guidance: self-guidance, the poster's); replacement is pixel-only
     impute: conditioner_configs(elementwise=False) = field(default_factory=conditioner_configs(elementwise=False))
+    # pixel-space refinement of each imputation by the observed pixels (methods/classical.py,
+    # refine_residual): "none" (the poster's), "neighbours" or "biharmonic" interpolation of the residual
+    refine: str = "none"
+
+
+constrain("LDMissConfig", refine=("choices", REFINEMENTS))
 
 
 @register
@@ -43,7 +51,7 @@ class LDMiss(Autoencoded, Conditioned, Method):
     relative_cost = 2
     impute_modes = ("guidance",)
     # the fit trains the β-VAE and the prior only
-    FIT_INDEPENDENT = ("prior.sampler", "impute", *(f"vae.{k}" for k in VAE_INFERENCE_ONLY))
+    FIT_INDEPENDENT = ("prior.sampler", "impute", "refine", *(f"vae.{k}" for k in VAE_INFERENCE_ONLY))
     LEGACY_KEYS = {"guidance": "impute.guidance"}
 
     @classmethod
@@ -87,6 +95,11 @@ class LDMiss(Autoencoded, Conditioned, Method):
         if self.config.em.laps == 0:
             return super().prior_training_latents(x, obs_mask, generator)
         return e_step(self, x, obs_mask, generator)
+
+    def _impute(self, x, obs_mask, mode, generator, progress, steps=None):
+        """The conditioner's draw, then (``refine``) the residual of the observed pixels interpolated in."""
+        out, cost = super()._impute(x, obs_mask, mode, generator, progress, steps)
+        return refine_residual(out, x, obs_mask, self.config.refine), cost
 
     def _config_changed(self) -> None:
         # The prior is its own object (usable without LDMiss) and samples with its own ``cfg``: a new
