@@ -1,0 +1,78 @@
+"""Inference-time variants of a fitted model on the `photos` preset's test sets (both conditions:
+scattered pixels, 50% MCAR; holes, 8×8 blocks covering 25%), scored as the sweep scores a run
+(MSE, PSNR, SSIM on the scored pixels, one draw).
+
+The model is a run's saved ``model/`` folder (the sweep keeps it until results are committed), so
+every variant imputes with the very network the sweep evaluated; a variant is a set of inference
+options (``--set``-style, e.g. ``refine=biharmonic``). One JSON line per (model, condition, variant)
+is appended to ``--out``; ``--table`` prints them.
+
+    python bench/photos_ablation.py results/photos/photos/ldmiss/rate0.50_seed0/model \
+        --variants refine=none refine=neighbours refine=biharmonic
+    python bench/photos_ablation.py --table
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from ldmiss.config import parse_set
+from ldmiss.experiments.config import load_preset
+from ldmiss.experiments.protocol import scored_test_data, stream_seed
+from ldmiss.methods import load_method
+from ldmiss.metrics import missing_mse, missing_psnr, missing_ssim
+from ldmiss.missing import apply_mask
+
+OUT = Path(__file__).with_name("photos_ablation.jsonl")
+
+
+def run(models: list[str], variants: list[str], seed: int, out: Path) -> None:
+    cfg = load_preset("photos")
+    for model_dir in models:
+        for tag, group in cfg.tagged_groups():
+            x, m, unscored = scored_test_data(group, seed)
+            for variant in variants:
+                method = load_method(model_dir, device="cpu")
+                method.set_inference_options(parse_set(variant.split()) if variant != "preset" else {})
+                t0 = time.perf_counter()
+                res = method.impute(apply_mask(x, m), m, seed=stream_seed(seed, "impute", 0.5), progress=False)
+                row = {"model": model_dir, "condition": tag or "mcar", "variant": variant, "n": len(x),
+                       "mse": missing_mse(res.first, x, unscored), "psnr": missing_psnr(res.first, x, unscored),
+                       "ssim": missing_ssim(res.first, x, unscored), "seconds": time.perf_counter() - t0,
+                       "threads": torch.get_num_threads(), "host": platform.node()}
+                print(json.dumps(row), flush=True)
+                with open(out, "a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+
+
+def table(out: Path) -> None:
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    print("| model | condition | variant | MSE | PSNR | SSIM | impute s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {Path(r['model']).parent.parent.name}/{Path(r['model']).parent.name} | {r['condition']} | "
+              f"{r['variant']} | {r['mse']:.5f} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['seconds']:.0f} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="*", help="saved model folders")
+    p.add_argument("--variants", nargs="+", default=["preset"], help="inference options, e.g. refine=biharmonic "
+                   "(several in one variant: 'refine=neighbours impute.guidance.steps=50'); preset = as saved")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--table", action="store_true")
+    args = p.parse_args()
+    if args.table:
+        table(args.out)
+    else:
+        run(args.models, args.variants, args.seed, args.out)
+
+
+if __name__ == "__main__":
+    main()
