@@ -150,8 +150,9 @@ class Conditioner:
 
     def works_with(self, sampler: str) -> bool:
         """Whether it can run on a prior that samples with ``sampler``."""
-        from ..samplers import EVALS_PER_STEP
-        return "one_eval_sampler" not in self.needs or EVALS_PER_STEP.get(sampler, 1) == 1
+        from ..samplers import EVALS_PER_STEP, MULTISTEP
+        return "one_eval_sampler" not in self.needs or (EVALS_PER_STEP.get(sampler, 1) == 1
+                                                          and sampler not in MULTISTEP)
 
 
 CONDITIONERS: dict[str, Conditioner] = {}
@@ -187,7 +188,11 @@ def prior_step(prior: Prior, x: torch.Tensor, t, s, score: torch.Tensor, generat
     """One step of the prior's own sampler from t to s with an already evaluated ``score``
     (no network evaluation): returns (x_s, x̂₀). Only a sampler that evaluates once per step can
     take a step from a score evaluated elsewhere."""
-    from ..samplers import EVALS_PER_STEP, get_stepper
+    from ..samplers import EVALS_PER_STEP, MULTISTEP, get_stepper
+    if prior.method in MULTISTEP:
+        raise UsageError(f"this conditioner takes the prior's steps one at a time; the sampler {prior.method!r} "
+                         "extrapolates from earlier steps' x̂₀, which those steps do not carry: choose a one-step "
+                         "sampler (em, ancestral, ode) for it")
     if EVALS_PER_STEP.get(prior.method, 1) > 1:
         raise UsageError(f"this conditioner takes the prior's steps from one score evaluation; the sampler "
                          f"{prior.method!r} evaluates {EVALS_PER_STEP[prior.method]} times per step: "
