@@ -32,6 +32,8 @@ TINY = {
     "biharmonic": {},
     "neighbours": {},
     "vae": {"vae": {"width": 8, "train": {"steps": 30, "batch_size": 32}, "map_steps": 3}},
+    "miwae": {"vae": {"width": 8, "iw_samples": 4, "train": {"steps": 30, "batch_size": 32}}, "impute_samples": 16},
+    "notmiwae": {"vae": {"width": 8, "iw_samples": 4, "train": {"steps": 30, "batch_size": 32}}, "impute_samples": 16},
 }
 
 

@@ -105,7 +105,7 @@ class ExperimentConfig:
         parent = getattr(REGISTRY.get(name), "inherits_overrides", None)  # e.g. ldmiss-em: ldmiss's table first
         table = copy.deepcopy(self.overrides.get(parent, {})) if parent else {}
         deep_update(table, copy.deepcopy(self.overrides.get(name, {})))
-        if self.autoencoder and trains_vae(name):
+        if self.autoencoder and trains_vae(name) and getattr(REGISTRY[name], "shares_autoencoder", True):
             shared = copy.deepcopy(self.autoencoder)
             deep_update(shared, table.get("vae", {}))
             table["vae"] = shared

@@ -103,6 +103,7 @@ class RunContext:
 NEEDS: dict[str, Callable[[RunContext], bool]] = {
     "generative": lambda ctx: ctx.method.generative,  # it samples
     "autoencoder": lambda ctx: ctx.method.autoencoder,  # it reconstructs
+    "prior_target": lambda ctx: getattr(ctx.method, "has_prior_target", False),  # a latent prior's training set
     "reference": lambda ctx: ctx.ref is not None,  # the dataset has a metric network (FID, IS)
     "held_out": lambda ctx: len(ctx.held_out) >= 2,  # real images outside the evaluated set
 }
@@ -160,7 +161,7 @@ def decoder_floor(ctx: RunContext) -> dict:
     return {**ctx.quality(floor), **ctx.pixels(floor)}
 
 
-@metric("prior_target", needs=("autoencoder",))
+@metric("prior_target", needs=("autoencoder", "prior_target"))
 def prior_target(ctx: RunContext) -> dict:
     n = min(ctx.cfg.n_eval, len(ctx.x_train))
     x, m = ctx.x_train[:n], ctx.m_train[:n]

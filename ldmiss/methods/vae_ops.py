@@ -127,6 +127,7 @@ class Autoencoded:
     (LDMiss's latent EM) — the distribution the prior is trained to match."""
 
     autoencoder = True
+    has_prior_target = True  # a latent prior is (or could be) trained on its encodings: the evaluation's target
 
     def _adapt_to_data(self, x: torch.Tensor, obs_mask: torch.Tensor) -> None:
         """``vae.likelihood = "auto"``: take the one the observed training pixels suggest — the same
