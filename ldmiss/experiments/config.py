@@ -57,6 +57,9 @@ class ExperimentConfig:
     n_eval: int = 1000  # N of unconditional samples and of imputed test images
     n_ref: int = 10000  # reference images (MNIST test) for FID statistics
     draws: int = 1  # imputation draws per test image (their mean is scored)
+    # > 0 (with draws ≥ 2): each run calibrates its intervals on this many training images (hiding part
+    # of their observed pixels, ldmiss/calibration.py) and scores the calibrated 50% and 90% intervals
+    calibration_images: int = 0
     grid: int = 16  # examples kept for the figures
     overrides: dict = field(default_factory=dict)  # per method, overrides of its config ([overrides.<method>])
     # The β-VAE settings of every method that trains one (ldmiss, vae): one table, so the two train
@@ -136,6 +139,7 @@ constrain("ExperimentConfig", methods=("check", lambda names: _nonempty("method"
           train_rates=("check", _rates(lo_open=False)), test_rate=("check", _rates(lo_open=True)),
           seeds=("check", _nonempty("seed")), n_eval=("range", 2, None), n_ref=("range", 2, None),
           train_size=("range", 1, None), draws=("range", 1, None), grid=("range", 1, None),
+          calibration_images=("range", 0, None),
           mechanism=("choices", MECHANISMS),
           test_mechanism=("check", lambda name: None if name in ("", *MECHANISMS) else
                           f"{name!r} is not one of {sorted(MECHANISMS)} (or \"\" = the training one)"))

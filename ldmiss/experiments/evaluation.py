@@ -181,6 +181,25 @@ def imputation_quality(draws: np.ndarray, mean: np.ndarray, x_test, m_test) -> d
     return out
 
 
+def calibrated_intervals(ctx: RunContext, mode: str, result) -> dict:
+    """Coverage and mean width of the 50% and 90% intervals, from the draws (raw) and after a
+    split-conformal calibration on ``calibration_images`` training images (ldmiss/calibration.py)."""
+    from ..metrics.uncertainty import interval_coverage
+    t0 = time.perf_counter()
+    ctx.method.calibrate(apply_mask(ctx.x_train, ctx.m_train), ctx.m_train, images=ctx.cfg.calibration_images,
+                         draws=ctx.cfg.draws, mode=mode, seed=stream_seed(ctx.seed, "impute", ctx.rate) + 1)
+    ctx.timings[f"calibrate_{mode}_seconds"] = time.perf_counter() - t0
+    result.calibration = ctx.method.calibration(mode)
+    out = {}
+    for level in (0.5, 0.9):
+        tag = f"{round(100 * level)}"
+        for kind, calibrated in (("", False), ("_cal", True)):
+            lo, hi = result.interval(level, calibrated=calibrated)
+            cov, width = interval_coverage(lo, hi, ctx.x_test, ctx.m_score)
+            out[f"coverage{tag}{kind}"], out[f"width{tag}{kind}"] = cov, width
+    return out
+
+
 @metric("impute")
 def imputation(ctx: RunContext) -> dict:
     """Per mode: single-draw MSE (``mse``), FID/IS of the single draws (a posterior mean is blurred by
@@ -197,6 +216,8 @@ def imputation(ctx: RunContext) -> dict:
         single = result.first
         out[mode] = {**ctx.quality(single), **ctx.pixels(single),
                      **imputation_quality(result.draws, result.mean, ctx.x_test, ctx.m_score), "draws": ctx.cfg.draws}
+        if ctx.cfg.calibration_images and result.draws is not None:
+            out[mode].update(calibrated_intervals(ctx, mode, result))
         if ctx.method.conditionable:
             out[mode]["nfe"] = result.cost.nfe
         ctx.examples[f"impute_{mode}"] = single[:ctx.cfg.grid]

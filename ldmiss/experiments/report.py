@@ -99,6 +99,11 @@ def tables_markdown(rows: list[dict], sweep: dict) -> str:
               *t("SSIM on missing pixels, one draw ↑", "impute_ssim", 3, (("floor_ssim", True),)),
               *t("Coverage of the true missing pixels by the draws' central 90% interval (nominal 0.90; "
                  "few draws make the interval narrow) ↑ to 0.90", "impute_coverage90", 3),
+              *t("Coverage of the 90% interval after split-conformal calibration on training images "
+                 "(ldmiss/calibration.py; nominal 0.90)", "impute_coverage90_cal", 3),
+              *t("Coverage of the 50% interval after calibration (nominal 0.50)", "impute_coverage50_cal", 3),
+              *t("Mean width of the draws' own 90% interval", "impute_width90", 4),
+              *t("Mean width of the calibrated 90% interval", "impute_width90_cal", 4),
               *t("CRPS on missing pixels ↓", "impute_crps", 4),
               *t("FID of imputed images (one draw) ↓", "impute_fid", 2,
                  (("floor_fid", True), ("metric_floor_fid", False))),

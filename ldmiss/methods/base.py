@@ -310,10 +310,30 @@ class Method:
                 outs = outs * draws  # the same draw, D times: std 0, as it would be computed
         stack = torch.stack(outs)
         if draws == 1:
-            return Imputation(mean=stack[0].numpy(), cost=cost)
+            return Imputation(mean=stack[0].numpy(), cost=cost, obs_mask=m.numpy())
         # the mean of D copies of an observed value need not be that value in floating point: restore it
         mean = m * xt + (1 - m) * stack.mean(0)
-        return Imputation(mean=mean.numpy(), draws=stack.numpy(), std=stack.std(0).numpy(), cost=cost)
+        return Imputation(mean=mean.numpy(), draws=stack.numpy(), std=stack.std(0).numpy(), cost=cost,
+                          obs_mask=m.numpy(), calibration=self.calibration(mode))
+
+    def calibration(self, mode: str | None = None):
+        """The model's interval calibration (``calibrate``) if it was made for ``mode``, else None."""
+        doc = self.meta.get("calibration")
+        if doc is None:
+            return None
+        from ..calibration import Calibration
+        cal = Calibration.from_dict(doc)
+        return cal if mode is None or cal.mode == (mode or self.impute_modes[0]) else None
+
+    def calibrate(self, x, obs_mask=None, *, images: int = 500, draws: int = 5, mode: str | None = None,
+                  hide: tuple[float, float] = (0.1, 0.9), seed: int = 0, progress: bool = False):
+        """Make ``interval(level)`` of later imputations honest: hide part of the observed pixels of
+        ``images`` of these (training) images, impute them with ``draws`` draws and keep the split-
+        conformal quantiles of the normalised errors (ldmiss/calibration.py). Saved with the model."""
+        self._check_fitted()
+        from ..calibration import calibrate
+        return calibrate(self, x, obs_mask, images=images, draws=draws, mode=mode, hide=hide, seed=seed,
+                         progress=progress)
 
     def reconstruct(self, x, obs_mask=None) -> np.ndarray:
         """decode(encode(x̃, m)) in [0, 1] for methods with an autoencoder (no pixel restored)."""

@@ -33,15 +33,28 @@ class Imputation:
     draws: np.ndarray | None = None
     std: np.ndarray | None = None
     cost: Cost = Cost()
+    obs_mask: np.ndarray | None = None  # what was observed (1), for the calibrated intervals' buckets
+    calibration: object | None = None  # the model's ldmiss.calibration.Calibration, if it was calibrated
 
     @property
     def first(self) -> np.ndarray:
         """One draw (the first): what single-draw metrics score, since a mean of draws is blurred."""
         return self.draws[0] if self.draws is not None else self.mean
 
-    def interval(self, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-        """Per-pixel central ``level`` interval (lo, hi) over the draws (needs draws ≥ 2)."""
+    def interval(self, level: float = 0.9, calibrated: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pixel interval (lo, hi) of nominal ``level`` (needs draws ≥ 2). With a calibrated model
+        (``model.calibrate(...)``) the split-conformal one, mean ± q̂(level)·(std + ε), whose coverage is
+        ``level`` where calibration and test pixels are exchangeable (ldmiss/calibration.py);
+        otherwise — or ``calibrated=False`` — the draws' own central interval, which is over-confident
+        for every imputer here."""
+        from ..calibration import check_level
+        check_level(level)
         if self.draws is None:
             raise UsageError("an interval needs multiple imputation: impute(..., draws=D) with D ≥ 2")
+        if calibrated and self.calibration is None:
+            raise UsageError("this model has no calibration: run model.calibrate(x_train, mask) first")
+        if self.calibration is not None and calibrated is not False:
+            from ..calibration import interval
+            return interval(self.mean, self.std, self.obs_mask, level, self.calibration)
         from ..metrics.uncertainty import central_interval
         return central_interval(self.draws, level)

@@ -58,3 +58,14 @@ def crps(draws, truth, obs_mask) -> float:
     weights = (2 * torch.arange(k, dtype=torch.float64) - k + 1)[:, None]
     spread = (weights * srt).sum(0) / (k * (k - 1))
     return float((skill - spread).mean())
+
+
+def interval_coverage(lo, hi, truth, obs_mask, tolerance: float = 0.5 * GREY_LEVEL) -> tuple[float, float]:
+    """(coverage, mean width) on the missing pixels of a given per-pixel interval (lo, hi), with the
+    same half-grey-level tolerance as :func:`coverage`: how calibrated intervals are scored."""
+    t, missing = _np(truth), _np(obs_mask) < 0.5
+    lo, hi = _np(lo), _np(hi)
+    if not missing.any():
+        return float("nan"), float("nan")
+    inside = (t >= lo - tolerance) & (t <= hi + tolerance)
+    return float(inside[missing].mean()), float((hi - lo)[missing].mean())
