@@ -31,10 +31,12 @@ from ldmiss.missing import apply_mask
 OUT = Path(__file__).with_name("photos_ablation.jsonl")
 
 
-def run(models: list[str], variants: list[str], seed: int, out: Path) -> None:
+def run(models: list[str], variants: list[str], seed: int, out: Path, conditions: list[str] | None = None) -> None:
     cfg = load_preset("photos")
     for model_dir in models:
         for tag, group in cfg.tagged_groups():
+            if conditions and (tag or "mcar") not in conditions:
+                continue
             x, m, unscored = scored_test_data(group, seed)
             for variant in variants:
                 method = load_method(model_dir, device="cpu")
@@ -65,13 +67,14 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=["preset"], help="inference options, e.g. refine=biharmonic "
                    "(several in one variant: 'refine=neighbours impute.guidance.steps=50'); preset = as saved")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--conditions", nargs="+", default=None, help="condition tags to run (mcar, or the block one's tag)")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--table", action="store_true")
     args = p.parse_args()
     if args.table:
         table(args.out)
     else:
-        run(args.models, args.variants, args.seed, args.out)
+        run(args.models, args.variants, args.seed, args.out, args.conditions)
 
 
 if __name__ == "__main__":
