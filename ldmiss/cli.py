@@ -425,6 +425,9 @@ def _impute_inputs(args, image_shape_of):
 def _cmd_impute(args) -> int:
     from .config import parse_set
     to_folder = not args.out.endswith((".npz", ".npy"))
+    if to_folder and Path(args.out).suffix and not Path(args.out).is_dir():
+        raise UsageError(f"--out must end in .npz (imputed, std, draws) or .npy (imputed only), or name a folder "
+                         f"(no suffix) for a PNG per image; got {args.out}")
     if to_folder:
         check_output_dir(args.out)
     else:
