@@ -85,7 +85,8 @@ def parse_colour(text: str | None, channels: int) -> np.ndarray | None:
     try:
         levels = [int(v) for v in text.split(",")]
     except ValueError:
-        raise ImageFileError(f"--missing-colour {text!r}: give 8-bit levels, R,G,B (e.g. 255,0,255) or one grey level")
+        raise ImageFileError(f"--missing-colour {text!r}: give 8-bit levels, R,G,B (e.g. 255,0,255) or one grey "
+                             "level") from None
     if len(levels) not in (1, 3) or not all(0 <= v <= 255 for v in levels):
         raise ImageFileError(f"--missing-colour {text!r}: give three levels R,G,B or one grey level, each 0–255")
     if len(levels) == 3 and channels == 1 and len(set(levels)) > 1:

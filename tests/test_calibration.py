@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ldmiss import rng
-from ldmiss.calibration import CalibrationError, Calibration
+from ldmiss.calibration import Calibration, CalibrationError
 from ldmiss.methods.base import Method
 from ldmiss.methods.result import Cost
 from ldmiss.missing import mcar_mask

@@ -10,7 +10,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..errors import UsageError
 from .results import aggregate, label, method_order, per_run  # noqa: E402
 
 COLORS = {"ldmiss": "tab:red", "ldmiss-em": "darkred", "diem-pigdm": "teal", "diem-replacement": "darkturquoise",

@@ -15,7 +15,8 @@ COLUMNS = ["preset", "method", "train_rate", "seed", "train_size", "n_eval", "n_
            "metric_floor_is", "memorization_ratio", "impute_mse_mean", "draws", "impute_coverage90", "impute_crps",
            "impute_nfe", "impute_psnr", "impute_ssim", "group", "dataset", "train_mechanism", "test_mechanism",
            "floor_psnr", "floor_ssim", "fit_shared_seconds", "impute_coverage50", "impute_coverage50_cal",
-           "impute_coverage90_cal", "impute_width90", "impute_width90_cal"]  # new columns go last: readers by position keep working
+           "impute_coverage90_cal", "impute_width90", "impute_width90_cal"]
+# (new columns go last: readers by position keep working)
 
 # Columns that belong to the run, not to an imputation mode: aggregated once per run.
 RUN_KEYS = ("sample_fid", "sample_is", "sample_seconds", "fit_seconds", "fit_shared_seconds", "floor_fid", "floor_is",

@@ -17,5 +17,6 @@ from .simple import MeanImputer, VAEImputer
 
 __all__ = ["REGISTRY", "ArtifactError", "Cost", "Imputation", "Method", "NotFittedError", "get_method_class",
            "load_method", "read_artifact_config", "register", "PixelDDPM", "PixelDiffusionConfig", "DiffPuter",
-           "DiffPuterConfig", "LDMiss", "MIWAE", "NotMIWAE", "LDMissConfig", "LDMissEM", "MeanImputer", "VAEImputer", "AmbientDiffusion", "DiEM",
+           "DiffPuterConfig", "LDMiss", "MIWAE", "NotMIWAE", "LDMissConfig", "LDMissEM", "MeanImputer", "VAEImputer",
+           "AmbientDiffusion", "DiEM",
            "Biharmonic", "Neighbours"]

@@ -19,10 +19,16 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..config import from_dict, to_dict
-from ..model_dir import (ARTIFACT_FORMAT, CONFIG_FILE, LEGACY_META, READABLE_FORMATS, WEIGHTS_FILE,  # noqa: F401
-                         ArtifactError, read_artifact_config)
+from ..model_dir import (  # noqa: F401
+    ARTIFACT_FORMAT,
+    CONFIG_FILE,
+    LEGACY_META,
+    READABLE_FORMATS,
+    WEIGHTS_FILE,
+    ArtifactError,
+    read_artifact_config,
+)
 from .registry import get_method_class
-
 
 
 def sha256(path: Path) -> str:

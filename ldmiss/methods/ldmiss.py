@@ -5,8 +5,8 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-from ..diffusion import Observation, Prior, conditioner_configs
 from ..config import constrain
+from ..diffusion import Observation, Prior, conditioner_configs
 from .base import Method
 from .classical import REFINEMENTS, refine_residual
 from .common import batch_slices, progress_bar

@@ -172,7 +172,9 @@ class Autoencoded:
             return decode_latents(self.vae, z, self.device).clamp(0, 1).numpy()
 
 
-FLOOR_STEPS = 100  # Adam steps of the decoder floor's latent search (as many as the vae's map mode: ≈ 130 s for N = 2000 MNIST on one AVX-512 core beside a 2-job sweep)
+# Adam steps of the decoder floor's latent search (as many as the vae's map mode: ≈ 130 s for N = 2000
+# MNIST on one AVX-512 core beside a 2-job sweep)
+FLOOR_STEPS = 100
 
 
 def oracle_latents(vae: VAE, x: torch.Tensor, target_mask: torch.Tensor, z0: torch.Tensor, steps: int, lr: float,
