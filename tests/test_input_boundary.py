@@ -126,7 +126,7 @@ def test_outputs_are_checked_before_any_work(fitted, small_batch, tmp_path, caps
         (["sample", str(tmp_path / "model"), "--out", str(tmp_path / "nodir" / "s.npy")], "does not exist"),
         (["train", "--method", "mean", "--preset", "smoke", "--out", str(tmp_path / "a_file")], "is a file"),
         (["sweep", "--preset", "smoke", "--out", str(tmp_path / "a_file"), "--quiet"], "is a file"),
-        (["impute", model, "--input", x_in, "--out", str(tmp_path)], "must end in"),
+        (["impute", model, "--input", x_in, "--out", str(tmp_path / "o.txt")], "must end in"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -184,8 +184,9 @@ def test_mask_files_model_paths_and_saved_shapes_give_one_line_errors(fitted, sm
     capsys.readouterr()
     assert main(["sample", str(tmp_path / "x.npy"), "--out", str(tmp_path / "s.npy")]) == 2
     assert "is a file; a model is the directory" in capsys.readouterr().err
+    # a folder of arrays is not a folder of images (image folders are imputed: tests/test_image_impute.py)
     assert main(["impute", str(tmp_path / "model"), "--input", str(tmp_path), "--out", str(out)]) == 2
-    assert "is a folder" in capsys.readouterr().err
+    assert "no image files" in capsys.readouterr().err
     config = tmp_path / "model" / "config.json"
     doc = json.loads(config.read_text())
     doc["image_shape"] = "1x28x28"
