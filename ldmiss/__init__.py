@@ -18,18 +18,6 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str):
-    import importlib
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    else:  # a submodule (``ldmiss.methods`` …), as eager imports used to make them available
-        try:
-            value = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError:
-            raise AttributeError(f"module 'ldmiss' has no attribute {name!r}") from None
-    globals()[name] = value
-    return value
+from .lazy import lazy_exports  # noqa: E402  (after __version__, which --version reads)
 
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -417,7 +417,6 @@ def _impute_inputs(args, image_shape_of):
         else:
             mask = _load_array(args_input, "obs_mask") if args_input.endswith(".npz") else None
         return x, mask, None, 0
-    image_files.collect_images(args.input)  # a missing or wrong path answers before the model loads
     x, mask, names, complete = image_files.read_for_model(args.input, image_shape_of(), args.mask, args.missing_colour)
     return x, mask, names, complete
 
@@ -442,8 +441,8 @@ def _cmd_impute(args) -> int:
         method.set_inference_options(options)
     res = method.impute(x, mask, draws=args.draws, mode=args.mode, seed=args.seed, progress=not args.quiet,
                         steps=args.steps)
-    from .inputs import prepare_images
-    xt, m = prepare_images(x, mask, image_shape=method.image_shape)
+    import torch
+    m = torch.from_numpy(res.obs_mask)  # the mask impute used (NaNs and --mask resolved)
     if to_folder:
         from .image_files import write_outputs
         names = names or [Path(f"{i:05d}") for i in range(len(res.mean))]
@@ -459,7 +458,7 @@ def _cmd_impute(args) -> int:
         np.savez_compressed(args.out, **arrays)
     if args.png:  # observed row (missing pixels hatched red/black) above the imputed row
         from .experiments.figures import as_rgb, save_grid, show_missing
-        shown = show_missing(xt.numpy()[:8], m.numpy()[:8])
+        shown = show_missing(res.mean[:8] * res.obs_mask[:8], res.obs_mask[:8])
         save_grid(np.concatenate([shown, as_rgb(res.mean[:8])]), args.png, ncol=min(8, len(shown)))
     what = f"{len(res.mean)} images as PNGs + imputed.npz" if to_folder else f"{len(res.mean)} images"
     print(f"imputed {what} ({args.draws} draw(s)) → {args.out}" + (f", {args.png}" if args.png else ""))
