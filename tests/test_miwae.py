@@ -8,7 +8,8 @@ import torch
 
 from ldmiss import rng
 from ldmiss.methods import get_method_class
-from ldmiss.methods.miwae import SelfMasking, log_weights
+from ldmiss.methods.miwae import log_weights
+from ldmiss.nets.missingness import SelfMasking
 
 
 def test_self_masking_is_the_papers_logistic():
@@ -31,9 +32,9 @@ def _blobs(n, seed):
     return (level + 0.03 * torch.randn(n, 1, 4, 4, generator=g)).clamp(0, 1)
 
 
-def _fit(name, x, m, steps=300, **extra):
+def _fit(name, x, m, steps=300, **vae_extra):
     cfg = {"vae": {"width": 8, "latent_channels": 1, "iw_samples": 8, "likelihood": "gaussian",
-                   "train": {"steps": steps, "batch_size": 64, "lr": 3e-3}}, "impute_samples": 64, **extra}
+                   "train": {"steps": steps, "batch_size": 64, "lr": 3e-3}, **vae_extra}, "impute_samples": 64}
     return get_method_class(name)(None, device="cpu", **cfg).fit(x * m, m, seed=0, progress=False)
 
 
@@ -45,7 +46,7 @@ def test_the_bound_tightens_with_k_and_resampling_follows_the_weights():
     for k in (1, 8, 64):
         g = rng.generator(3)
         with torch.no_grad():
-            log_w, _ = log_weights(model.vae, None, x * m, m, k, g)
+            log_w, _ = log_weights(model.vae, x * m, m, k, g)
         bounds.append(float((torch.logsumexp(log_w, 0) - math.log(k)).mean()))
     assert bounds[0] < bounds[1] < bounds[2], bounds  # L_1 ≤ L_8 ≤ L_64 (Burda et al.)
     res = model.impute((x * m).numpy(), m.numpy(), draws=4, seed=0)

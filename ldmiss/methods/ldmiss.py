@@ -124,7 +124,14 @@ class LDMiss(Autoencoded, Conditioned, Method):
         return Prior(self.prior.score(), self.prior.sde, self.latent_shape, c.method, c.grid, self.device)
 
     def _observation(self, x_obs, obs_mask) -> Observation:
-        return Observation(x_obs, obs_mask, self.decode, self.encode_complete)
+        return Observation(x_obs, obs_mask, self.decode, self.encode_complete, missingness=self._log_missingness())
+
+    def _log_missingness(self):
+        """log p(m | x_o, x_m) from the β-VAE's missingness model (``vae.missingness``), or None (MAR)."""
+        model = self.vae.missingness
+        if model is None:
+            return None
+        return lambda mask, x_obs, pixels: model.log_prob_expected(mask, x_obs, pixels, self.vae.likelihood)
 
     def encode_complete(self, pixels: torch.Tensor) -> torch.Tensor:
         """Complete images → normalised latents (encoder mean), for conditioners that re-encode."""
@@ -152,3 +159,28 @@ class LDMissEM(LDMiss):
     config_cls = LDMissEMConfig
     relative_cost = 3
     inherits_overrides = "ldmiss"  # a preset's [overrides.ldmiss] applies, then [overrides.ldmiss-em]
+
+
+@dataclass
+class LDMissMNARConfig(LDMissConfig):
+    vae: VAEConfig = field(default_factory=lambda: VAEConfig(missingness="selfmask"))
+
+
+@register
+class LDMissMNAR(LDMiss):
+    """LDMiss with a model of the missingness (``vae.missingness = "selfmask"``, nets/missingness.py):
+    the β-VAE is trained on log p(x_o, m | z) instead of log p(x_o | z), as not-MIWAE, and self-guidance
+    adds −λ_m log p(m | x_o, D(x̂₀)) to its data term — for images missing not at random. Its own
+    name, so a sweep shows it beside LDMiss; a preset's [overrides.ldmiss] applies first."""
+
+    name = "ldmiss-mnar"
+    config_cls = LDMissMNARConfig
+    inherits_overrides = "ldmiss"
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        super().check_config(config)
+        if config.vae.missingness == "none":
+            from ..errors import UsageError
+            raise UsageError("ldmiss-mnar models the missingness: vae.missingness must be 'selfmask' or "
+                             "'selfmask_known' (without it, it is ldmiss)")

@@ -11,61 +11,39 @@ the single imputation is Σ_l w̄_l E[x_m | z_l], and a *draw* resamples one z_l
 draws, not copies of one answer.
 
 **not-MIWAE** adds a model of the missingness, p(m | x), for data missing *not* at random: each
-importance weight gains log p(m | x_o, x_m^k) with x_m^k ~ p(x_m | z_k) (reparametrised for a
-Gaussian decoder; for a Bernoulli decoder a plain sample, as in the authors' code), and so does
-each imputation weight. The self-masking model of the paper gives each pixel the logistic
+importance weight gains log p(m | x_o, z), and so does each imputation weight. The self-masking
+model of the paper gives each pixel the logistic
 
     p(m_d = 1 | x) = σ(−W_d (x_d − b_d))     (m = 1: observed)
 
-(``missingness = "selfmask"``; ``"selfmask_known"`` takes W_d = softplus(·) > 0, the paper's
-variant for a known direction — brighter pixels go missing more; ``missingness_shared``: one W, b
-for every pixel instead of one per pixel).
+(``vae.missingness = "selfmask"``; ``"selfmask_known"`` takes W_d = softplus(·) > 0, the paper's
+variant for a known direction — brighter pixels go missing more; ``vae.missingness_shared``: one
+W, b for every pixel instead of one per pixel). The model lives in nets/missingness.py, where the
+β-VAE of LDMiss takes it too. **Deviation**: the paper draws one x_m^k ~ p(x_m | z_k) per importance
+sample; we integrate the missing values out in closed form (exact for a Bernoulli decoder), which
+gives the decoder a gradient from the missingness term that a Bernoulli draw does not.
 
 Our networks are the project's convolutional β-VAE (nets/vae.py) with β = 1, not the papers' MLPs;
 K = 20 training samples and L = 1,000 imputation samples (the papers use 20 and 10,000; L is a
 setting, ``impute_samples``); the decoder likelihood follows the data as for every VAE here.
 The authors' public code (nbip/notMIWAE, TensorFlow) was read for the details: parameters W, b of
-shape 1×D, x_m sampled from p(x|z) inside the bound, the softmax of the summed log-weights for
+shape 1×D, x_m sampled from p(x|z) inside the bound (which we integrate instead), the softmax of the summed log-weights for
 imputation. No code is copied.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from .. import rng
 from ..config import constrain
+from ..errors import UsageError
 from .base import Method
 from .common import batched
 from .registry import register
 from .result import Cost
-from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, decode_latents
-
-MISSINGNESS = ("none", "selfmask", "selfmask_known")
-
-
-class SelfMasking(nn.Module):
-    """p(m | x) = Π_d Bernoulli(m_d; σ(−W_d (x_d − b_d))): each pixel's chance of being observed
-    depends on its own value. W = 0 at the start (MCAR); ``known_sign``: W = softplus(w) > 0."""
-
-    def __init__(self, image_shape, shared: bool = False, known_sign: bool = False):
-        super().__init__()
-        shape = (1, 1, 1) if shared else tuple(image_shape)
-        self.w = nn.Parameter(torch.zeros(shape))
-        self.b = nn.Parameter(torch.zeros(shape))
-        self.known_sign = known_sign
-
-    def weight(self) -> torch.Tensor:
-        return F.softplus(self.w) if self.known_sign else self.w
-
-    def log_prob(self, obs_mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """log p(m | x) per image (summed over pixels); ``x`` (…×C×H×W) broadcasts against ``obs_mask``."""
-        logits = -self.weight() * (x - self.b)
-        return -F.binary_cross_entropy_with_logits(logits, obs_mask.expand_as(logits), reduction="none").flatten(-3).sum(-1)
+from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, decode_latents, vae_loss
 
 
 @dataclass
@@ -73,48 +51,19 @@ class MIWAEConfig:
     fill_value: float = 0.0
     # the networks and their training; β = 1 (a real ELBO: the prior N(0, I) is then worth sampling),
     # K = iw_samples = 20 importance samples per image (the papers' K), nothing hidden from the encoder
+    # vae.missingness = "none" (MAR assumed) is MIWAE; "selfmask" / "selfmask_known" is not-MIWAE
     vae: VAEConfig = field(default_factory=lambda: VAEConfig(beta_kl=1.0, iw_samples=20, encoder_drop=0.0))
-    missingness: str = "none"  # "none" = MIWAE; "selfmask", "selfmask_known" = not-MIWAE
-    missingness_shared: bool = False  # one W, b for all pixels instead of one per pixel
     impute_samples: int = 1000  # L: importance samples per image for imputation
     batch_size: int = 50  # images imputed at once (each with L samples)
 
 
-constrain("MIWAEConfig", missingness=("choices", MISSINGNESS), impute_samples=("range", 1, None),
-          batch_size=("range", 1, None))
+constrain("MIWAEConfig", impute_samples=("range", 1, None), batch_size=("range", 1, None))
 
 
-def log_weights(vae, missingness: SelfMasking | None, x: torch.Tensor, obs_mask: torch.Tensor, k: int,
-                generator) -> tuple[torch.Tensor, torch.Tensor]:
+def log_weights(vae, x: torch.Tensor, obs_mask: torch.Tensor, k: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(log importance weights k×N, decoder means k×N×C×H×W) of k draws z ~ q(z | x̃, m) per image:
-    log p(x_o | z) + log p(z) − log q(z | x̃, m) [+ log p(m | x_o, x_m ~ p(x_m | z))]. The Gaussian
-    constants of p(z) and q cancel."""
-    mu, logvar = vae.encode(x, obs_mask)
-    mu, logvar = mu.float(), logvar.float()
-    noise = rng.randn((k, *mu.shape), generator, mu.device)
-    z = mu[None] + torch.exp(0.5 * logvar)[None] * noise
-    out = vae.decoder(z.flatten(0, 1)).float().view(k, *x.shape)
-    lik = vae.likelihood
-    log_w = (lik.log_prob(out, x[None].expand_as(out)) * obs_mask[None]).flatten(2).sum(-1)
-    log_w = log_w - 0.5 * (z**2).flatten(2).sum(-1) + 0.5 * (noise**2 + logvar[None]).flatten(2).sum(-1)
-    mean = lik.mean(out)
-    if missingness is not None:
-        if lik.kind == "gaussian":  # x_m ~ p(x_m | z), reparametrised
-            scale = torch.exp(lik.log_scale.clamp(math.log(1e-3), math.log(1.0)))
-            x_m = mean + scale * rng.randn(mean.shape, generator, mean.device)
-        else:  # Bernoulli-like decoders: a plain sample (no gradient through it), as the authors do
-            x_m = (rng.rand(mean.shape, generator, mean.device) < mean.detach()).to(mean.dtype)
-        full = obs_mask[None] * x[None] + (1 - obs_mask[None]) * x_m
-        log_w = log_w + missingness.log_prob(obs_mask[None], full)
-    return log_w, mean
-
-
-class _Model(nn.Module):
-    """The β-VAE and the missingness model as one module: what the training loop optimises."""
-
-    def __init__(self, vae, missingness):
-        super().__init__()
-        self.vae, self.missingness = vae, missingness
+    log p(x_o | z) + log p(z) − log q(z | x̃, m) [+ log p(m | x_o, z) with the VAE's missingness model]."""
+    return vae.importance_log_weights(x, obs_mask, k, generator)
 
 
 @register
@@ -130,33 +79,30 @@ class MIWAE(Autoencoded, Method):
     FIT_INDEPENDENT = ("impute_samples", "batch_size", *(f"vae.{k}" for k in VAE_INFERENCE_ONLY))
     has_prior_target = False  # its prior is N(0, I): no latent prior trained on encodings
 
+    @classmethod
+    def check_config(cls, config) -> None:
+        if config.vae.beta_kl != 1.0:
+            raise UsageError(f"{cls.name}: vae.beta_kl must be 1 (the importance-weighted bound is a bound on the "
+                             f"log-likelihood only at β = 1), got {config.vae.beta_kl}")
+
     def _build(self, image_shape):
         self.vae = build_vae(self.config.vae, image_shape).to(self.device)
-        kind = self.config.missingness
-        self.missingness = None if kind == "none" else SelfMasking(
-            image_shape, self.config.missingness_shared, known_sign=kind == "selfmask_known").to(self.device)
+
+    @property
+    def missingness(self):
+        """The fitted model of p(m | x) (not-MIWAE), or None (MIWAE: MAR assumed)."""
+        return self.vae.missingness
 
     def _parts(self):
-        parts = {"vae": self.vae}
-        if self.missingness is not None:
-            parts["missingness"] = self.missingness
-        return parts
+        return {"vae": self.vae}
 
     def _fit(self, x, obs_mask, generator, progress, options):
-        from ..nets.precision import autocast
         from ..training import train
         cfg = self.config.vae
-        model = _Model(self.vae, self.missingness)
-
-        def loss(xb, mb, g):
-            with autocast(cfg.precision, xb.device):
-                log_w, _ = log_weights(model.vae, model.missingness, xb, mb, cfg.iw_samples, g)
-            return -(torch.logsumexp(log_w, 0) - math.log(cfg.iw_samples)).mean()
-
-        model, info = train(model, loss, (x, obs_mask), cfg.train, generator, desc=f"{self.name} (K = {cfg.iw_samples})",
-                            progress=progress, device=self.device, **options.train_options("vae"))
-        model.eval().requires_grad_(False)
-        self.vae, self.missingness = model.vae, model.missingness
+        self.vae, info = train(self.vae, vae_loss(self.vae, cfg, self.config.fill_value), (x, obs_mask), cfg.train,
+                               generator, desc=f"{self.name} (K = {cfg.iw_samples})", progress=progress,
+                               device=self.device, **options.train_options("vae"))
+        self.vae.eval().requires_grad_(False)
         self.meta.update(vae_fit=info)
 
     def _sample(self, n, generator, progress):
@@ -173,7 +119,7 @@ class MIWAE(Autoencoded, Method):
 
         def one_batch(xo, m, tick):
             with torch.no_grad():
-                log_w, mean = log_weights(self.vae, self.missingness, xo, m, L, generator)
+                log_w, mean = log_weights(self.vae, xo, m, L, generator)
                 # resample one of the L by its weight: the Gumbel-max trick, argmax_l (log w_l + G_l)
                 u = rng.rand(log_w.shape, generator, log_w.device).clamp(1e-12, 1 - 1e-7)
                 pick = (log_w - torch.log(-torch.log(u))).argmax(0)
@@ -192,7 +138,7 @@ class MIWAE(Autoencoded, Method):
         with torch.no_grad():
             for s in range(0, len(xt), self.config.batch_size):
                 xb, mb = xt[s:s + self.config.batch_size].to(self.device), m[s:s + self.config.batch_size].to(self.device)
-                log_w, mean = log_weights(self.vae, self.missingness, xb, mb, L, g)
+                log_w, mean = log_weights(self.vae, xb, mb, L, g)
                 w = torch.softmax(log_w, 0)[..., None, None, None]
                 outs.append((mb * xb + (1 - mb) * (w * mean).sum(0)).cpu())
         return torch.cat(outs)
@@ -200,11 +146,11 @@ class MIWAE(Autoencoded, Method):
 
 @dataclass
 class NotMIWAEConfig(MIWAEConfig):
-    missingness: str = "selfmask"
+    vae: VAEConfig = field(default_factory=lambda: VAEConfig(beta_kl=1.0, iw_samples=20, encoder_drop=0.0,
+                                                             missingness="selfmask"))
 
 
-constrain("NotMIWAEConfig", missingness=("choices", MISSINGNESS[1:]), impute_samples=("range", 1, None),
-          batch_size=("range", 1, None))
+constrain("NotMIWAEConfig", impute_samples=("range", 1, None), batch_size=("range", 1, None))
 
 
 @register
@@ -213,3 +159,10 @@ class NotMIWAE(MIWAE):
 
     name = "notmiwae"
     config_cls = NotMIWAEConfig
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        super().check_config(config)
+        if config.vae.missingness == "none":
+            raise UsageError("notmiwae models the missingness: vae.missingness must be 'selfmask' or 'selfmask_known' "
+                             "(without it, it is miwae)")

@@ -13,6 +13,7 @@ from ..config import constrain, to_dict
 from ..errors import UsageError
 from ..nets import VAE
 from ..nets.likelihoods import LIKELIHOODS
+from ..nets.missingness import MISSINGNESS, build_missingness
 from ..nets.precision import PRECISIONS, autocast
 from ..training import TrainConfig, train
 from .common import batch_slices
@@ -37,9 +38,13 @@ class VAEConfig:
     # training data suggests, decided at fit (data/datasets.py, suggest_likelihood: bernoulli for
     # near-binary images like MNIST, else gaussian); the fitted model's config holds the choice
     likelihood: str = "auto"
+    # a model of p(m | x) trained with the bound (nets/missingness.py): "none" assumes the mask carries
+    # no information (MAR); "selfmask" / "selfmask_known" (W > 0) model self-masking MNAR, as not-MIWAE
+    missingness: str = "none"
+    missingness_shared: bool = False  # one W, b for every pixel instead of one per pixel
 
 
-constrain("VAEConfig", precision=("choices", PRECISIONS), likelihood=("choices", ("auto", *LIKELIHOODS)),
+constrain("VAEConfig", missingness=("choices", MISSINGNESS), precision=("choices", PRECISIONS), likelihood=("choices", ("auto", *LIKELIHOODS)),
           latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
           iw_samples=("range", 1, None), encoder_drop=("range", 0.0, 0.95), map_steps=("range", 0, None),
           map_lr=("range", 0.0, None))
@@ -50,7 +55,8 @@ def build_vae(cfg: VAEConfig, image_shape) -> VAE:
         raise UsageError(f"the β-VAE downsamples by 4; image size {image_shape[1:]} must be divisible by 4")
     # "auto" is decided by the fit from the data; a β-VAE built without data (benchmarks, tests) is Bernoulli
     likelihood = "bernoulli" if cfg.likelihood == "auto" else cfg.likelihood
-    return VAE(image_shape[0], cfg.latent_channels, cfg.width, cfg.encoder_sees_mask, likelihood)
+    return VAE(image_shape[0], cfg.latent_channels, cfg.width, cfg.encoder_sees_mask, likelihood,
+               build_missingness(cfg.missingness, image_shape, cfg.missingness_shared))
 
 
 def vae_loss(vae: VAE, cfg: VAEConfig, fill_value: float = 0.0):

@@ -82,13 +82,17 @@ class Observation:
     ``x_obs`` and ``mask`` are N×C×H×W in pixel space ([0, 1]); ``decode`` maps the diffusion space to
     pixels differentiably; ``encode`` maps complete pixel images into the diffusion space (latent
     RePaint re-encodes pasted images); ``elementwise`` says the diffusion space *is* pixel space up
-    to an elementwise affine map, so its entries can be masked (pixel replacement)."""
+    to an elementwise affine map, so its entries can be masked (pixel replacement). ``missingness``,
+    when the model learnt p(m | x) (data missing not at random), is ``(mask, x_obs, pixels) →
+    log p(m | x_o, x_m)`` per sample, the missing values' law centred on ``pixels``: the mask itself is
+    then evidence about the missing pixels (self-guidance adds it to its data term)."""
 
     x_obs: torch.Tensor
     mask: torch.Tensor
     decode: Callable[[torch.Tensor], torch.Tensor]
     encode: Callable[[torch.Tensor], torch.Tensor]
     elementwise: bool = False
+    missingness: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def residual(self, x0: torch.Tensor) -> torch.Tensor:
         """m ⊙ (x_obs − D(x₀)), in pixel space."""
@@ -98,6 +102,12 @@ class Observation:
         """‖m ⊙ (x_obs − D(x₀))‖² per sample (N,)."""
         return self.residual(x0).pow(2).flatten(1).sum(1)
 
+    def log_missingness(self, pixels: torch.Tensor) -> torch.Tensor:
+        """log p(m | x_o, x_m) per sample for the missing values ``pixels`` (0 without a missingness model)."""
+        if self.missingness is None:
+            return torch.zeros(pixels.shape[0], device=pixels.device)
+        return self.missingness(self.mask, self.x_obs, pixels)
+
     def paste(self, pixels: torch.Tensor) -> torch.Tensor:
         """Observed pixels from the observation, the rest from ``pixels``."""
         return self.mask * self.x_obs + (1.0 - self.mask) * pixels
@@ -105,7 +115,7 @@ class Observation:
     def repeat(self, k: int) -> "Observation":
         """The same observation for K particles per image (rows image-major: i·K + k)."""
         return Observation(self.x_obs.repeat_interleave(k, 0), self.mask.repeat_interleave(k, 0), self.decode,
-                           self.encode, self.elementwise)
+                           self.encode, self.elementwise, self.missingness)
 
 
 def per_sample_norm(v: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,11 @@
 D the decoder (the affine map to pixels for a pixel prior), and g rescaled per sample to ‖s_u‖ so
 the guidance has equal strength at every step. The guided score then drives the prior's own
 sampler (``Prior.method``) on its time grid. One network evaluation and one backward pass per step.
+
+With a model of the missingness (data missing not at random, nets/missingness.py) the data term
+becomes ‖m ⊙ (x_obs − D(x̂₀))‖² − λ_m log p(m | x_o, D(x̂₀)): the squared error is −2σ_y² log
+N(x_obs; D(x̂₀), σ_y²) up to a constant, so λ_m = 2σ_y² weighs the two log-likelihoods alike
+(``missingness_weight``; 0.02 is σ_y = 0.1).
 """
 from __future__ import annotations
 
@@ -24,9 +29,12 @@ class GuidanceConfig:
     norm_match: bool = True
     grad_through_score: bool = True
     steps: int = 0  # reverse steps; 0 = the prior sampler's (each guided step costs a backward pass)
+    # λ_m: the weight of −log p(m | x) beside the squared error, when the model has a missingness model
+    missingness_weight: float = 0.02
 
 
-constrain("GuidanceConfig", weight=("range", 0.0, None), steps=("range", 0, None))
+constrain("GuidanceConfig", weight=("range", 0.0, None), steps=("range", 0, None),
+          missingness_weight=("range", 0.0, None))
 
 
 @dataclass
@@ -46,6 +54,9 @@ class SelfGuidance:
     weight: float = 1.0
     norm_match: bool = True
     grad_through_score: bool = True
+    # per-sample log p(m | x_o, x_m) of decoded pixels (Observation.log_missingness) and its weight λ_m
+    log_missingness: Callable[[torch.Tensor], torch.Tensor] | None = None
+    missingness_weight: float = 0.0
 
     def guidance_term(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (s_u, g) at (x, t); g is already norm-matched if ``norm_match``."""
@@ -57,8 +68,10 @@ class SelfGuidance:
                 with torch.no_grad():
                     s_u = self.score_fn(x, t)
             x0_hat = self.sde.tweedie(x, s_u, t)
-            err = self.obs_mask * (self.x_obs - self.decode(x0_hat))
-            loss = (err**2).sum()
+            pixels = self.decode(x0_hat)
+            loss = (self.obs_mask * (self.x_obs - pixels)).pow(2).sum()
+            if self.log_missingness is not None and self.missingness_weight > 0:
+                loss = loss - self.missingness_weight * self.log_missingness(pixels).sum()
             (grad,) = torch.autograd.grad(loss, x)
         g, s_u = -grad.detach(), s_u.detach()
         if self.norm_match:
@@ -77,7 +90,8 @@ class SelfGuidance:
                       reference="LDMiss self-guidance (docs/method.md §5)", follows_sampler=True)
 def run(prior: Prior, obs: Observation, generator, cfg: GuidanceConfig, steps: int, progress=None) -> torch.Tensor:
     guided = SelfGuidance(prior.score, prior.sde, obs.decode, obs.x_obs, obs.mask, cfg.weight, cfg.norm_match,
-                          cfg.grad_through_score)
+                          cfg.grad_through_score, obs.log_missingness if obs.missingness is not None else None,
+                          cfg.missingness_weight)
     n = obs.x_obs.shape[0]
     x = sample(guided, prior.sde, prior.noise(n, generator), steps, method=prior.method, generator=generator,
                progress=progress, grid=prior.grid)
