@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ldmiss.diffusion import VPSDE
+from ldmiss.errors import UsageError
 from ldmiss.diffusion.conditioners import CONDITIONERS, Observation, Prior, get_conditioner, run_conditioner
 from ldmiss.methods import REGISTRY
 from ldmiss.metrics import central_interval, coverage, crps
@@ -279,3 +280,29 @@ def test_compare_imputers_leaves_out_what_the_sampler_cannot_drive():
     from ldmiss.diffusion.conditioners import CONDITIONERS
     assert not CONDITIONERS["dps"].works_with("heun") and CONDITIONERS["dps"].works_with("ancestral")
     assert all(c.works_with("heun") for n, c in CONDITIONERS.items() if n != "dps")
+
+
+def test_guidance_can_start_from_the_encoders_guess_where_there_is_an_encoder(fitted, small_batch):
+    """start_time < 1 (SDEdit's start): LDMiss begins at its encoder's latent noised to t₀ — a solve
+    as seeded and observed-exact as from noise; a pixel prior has no such encoder and says so."""
+    x, m = small_batch
+    x, m = x[:6], m[:6]
+    model = fitted["ldmiss"]
+    late = {"impute": {"guidance": {"start_time": 0.4}}}
+    model.set_inference_options(late)
+    try:
+        a = model.impute((x * m).numpy(), m.numpy(), seed=3, progress=False).mean
+        b = model.impute((x * m).numpy(), m.numpy(), seed=3, progress=False).mean
+    finally:
+        model.set_inference_options({"impute": {"guidance": {"start_time": 1.0}}})
+    c = model.impute((x * m).numpy(), m.numpy(), seed=3, progress=False).mean
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    obs = m.numpy().astype(bool)
+    assert np.array_equal(a[obs], (x * m).numpy()[obs])
+    pixel = fitted["ddpm"]
+    pixel.set_inference_options(late)
+    try:
+        with pytest.raises(UsageError, match="start_time"):
+            pixel.impute((x * m).numpy(), m.numpy(), mode="guidance", seed=0, progress=False)
+    finally:
+        pixel.set_inference_options({"impute": {"guidance": {"start_time": 1.0}}})

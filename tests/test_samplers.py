@@ -104,3 +104,14 @@ def test_bad_arguments():
         sample(exact_score, sde, torch.randn(2, 2), 3, method="rk45")
     with pytest.raises(ValueError, match="steps"):
         sample(exact_score, sde, torch.randn(2, 2), 0)
+
+
+def test_time_grids_can_start_late_and_refuse_a_start_outside_the_interval():
+    from ldmiss.errors import UsageError
+    for kind in ("linear", "edm", "logsnr"):
+        g = sde.time_grid(8, kind=kind, start=0.4)
+        assert len(g) == 9 and float(g[0]) == pytest.approx(0.4) and bool((g[1:] < g[:-1]).all())
+        assert abs(float(g[-1]) - sde.eps) < 1e-7
+    assert torch.equal(sde.time_grid(5, kind="linear", start=1.0), sde.time_grid(5))
+    with pytest.raises(UsageError, match="starts in"):
+        sde.time_grid(5, start=1.5)

@@ -81,8 +81,10 @@ class VPSDE:
         a, b = 0.25 * (self.beta_max - self.beta_min), 0.5 * self.beta_min
         return (-b + torch.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
 
-    def time_grid(self, steps: int, device=None, kind: str = "linear", rho: float = 7.0) -> torch.Tensor:
-        """Decreasing grid 1 = t₀ > … > t_steps = ε for reverse-time sampling.
+    def time_grid(self, steps: int, device=None, kind: str = "linear", rho: float = 7.0,
+                  start: float = 1.0) -> torch.Tensor:
+        """Decreasing grid ``start`` = t₀ > … > t_steps = ε for reverse-time sampling (``start`` < 1:
+        a solve that begins from a noised guess at that time instead of from pure noise).
 
         ``linear``: uniform in t. ``edm``: Karras et al. (2022)'s grid, uniform in σ̃^(1/ρ) with
         σ̃ = σ_t/α_t, mapped back to t. ``logsnr``: uniform in λ = log-SNR (DPM-Solver's, Lu et al.
@@ -92,21 +94,23 @@ class VPSDE:
         structure forms."""
         if steps < 1:
             raise UsageError(f"steps must be ≥ 1, got {steps}")
+        if not self.eps < start <= 1.0:
+            raise UsageError(f"a time grid starts in (ε, 1] = ({self.eps}, 1], got {start}")
         if kind == "linear":
-            return torch.linspace(1.0, self.eps, steps + 1, device=device)
+            return torch.linspace(start, self.eps, steps + 1, device=device)
         if kind == "logsnr":  # uniform in log-SNR: DPM-Solver's grid, every step the same h = Δλ
-            ends = self.logsnr(torch.tensor([1.0, self.eps], dtype=torch.float64))
+            ends = self.logsnr(torch.tensor([start, self.eps], dtype=torch.float64))
             lam = torch.linspace(float(ends[0]), float(ends[1]), steps + 1, dtype=torch.float64)
             t = self.t_from_logsnr(lam)
-            t[0], t[-1] = 1.0, self.eps
+            t[0], t[-1] = start, self.eps
             return t.float().to(device)
         if kind == "edm":
-            ends = torch.tensor([1.0, self.eps], dtype=torch.float64)
+            ends = torch.tensor([start, self.eps], dtype=torch.float64)
             s_max, s_min = torch.exp(-0.5 * self.logsnr(ends)).tolist()
             i = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
             sig = (s_max ** (1 / rho) + i * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
             t = self.t_from_logsnr(-2.0 * torch.log(sig))
-            t[0], t[-1] = 1.0, self.eps
+            t[0], t[-1] = start, self.eps
             return t.float().to(device)
         raise UsageError(f"unknown time grid {kind!r}; choose from {sorted(GRIDS)}")
 

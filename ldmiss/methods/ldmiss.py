@@ -124,7 +124,13 @@ class LDMiss(Autoencoded, Conditioned, Method):
         return Prior(self.prior.score(), self.prior.sde, self.latent_shape, c.method, c.grid, self.device)
 
     def _observation(self, x_obs, obs_mask) -> Observation:
-        return Observation(x_obs, obs_mask, self.decode, self.encode_complete, missingness=self._log_missingness())
+        return Observation(x_obs, obs_mask, self.decode, self.encode_complete, missingness=self._log_missingness(),
+                           encode_observed=self.encode_observed)
+
+    def encode_observed(self, x_obs: torch.Tensor, obs_mask: torch.Tensor) -> torch.Tensor:
+        """Incomplete images → normalised latents (encoder mean): what the prior was trained on."""
+        with torch.no_grad():
+            return self.prior.normalizer.normalize(self.vae.encode(x_obs, obs_mask)[0])
 
     def _log_missingness(self):
         """log p(m | x_o, x_m) from the β-VAE's missingness model (``vae.missingness``), or None (MAR)."""

@@ -85,7 +85,10 @@ class Observation:
     to an elementwise affine map, so its entries can be masked (pixel replacement). ``missingness``,
     when the model learnt p(m | x) (data missing not at random), is ``(mask, x_obs, pixels) →
     log p(m | x_o, x_m)`` per sample, the missing values' law centred on ``pixels``: the mask itself is
-    then evidence about the missing pixels (self-guidance adds it to its data term)."""
+    then evidence about the missing pixels (self-guidance adds it to its data term).
+    ``encode_observed`` maps the *incomplete* images (x_obs, mask) to the diffusion space where the
+    model has an encoder for them (LDMiss's β-VAE: the latents its prior is trained on), for
+    conditioners that start from that guess rather than from pure noise."""
 
     x_obs: torch.Tensor
     mask: torch.Tensor
@@ -93,6 +96,7 @@ class Observation:
     encode: Callable[[torch.Tensor], torch.Tensor]
     elementwise: bool = False
     missingness: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    encode_observed: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def residual(self, x0: torch.Tensor) -> torch.Tensor:
         """m ⊙ (x_obs − D(x₀)), in pixel space."""
@@ -115,7 +119,7 @@ class Observation:
     def repeat(self, k: int) -> "Observation":
         """The same observation for K particles per image (rows image-major: i·K + k)."""
         return Observation(self.x_obs.repeat_interleave(k, 0), self.mask.repeat_interleave(k, 0), self.decode,
-                           self.encode, self.elementwise, self.missingness)
+                           self.encode, self.elementwise, self.missingness, self.encode_observed)
 
 
 def per_sample_norm(v: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,10 @@ With a model of the missingness (data missing not at random, nets/missingness.py
 becomes ‖m ⊙ (x_obs − D(x̂₀))‖² − λ_m log p(m | x_o, D(x̂₀)): the squared error is −2σ_y² log
 N(x_obs; D(x̂₀), σ_y²) up to a constant, so λ_m = 2σ_y² weighs the two log-likelihoods alike
 (``missingness_weight``; 0.02 is σ_y = 0.1).
+
+``start_time`` t₀ < 1 starts the solve from the encoder's latent of the incomplete image noised to t₀
+(SDEdit's start, Meng et al., ICLR 2022) instead of from pure noise at t = 1: the steps then cover
+only [ε, t₀], where the guess is refined rather than drawn from scratch.
 """
 from __future__ import annotations
 
@@ -31,10 +35,14 @@ class GuidanceConfig:
     steps: int = 0  # reverse steps; 0 = the prior sampler's (each guided step costs a backward pass)
     # λ_m: the weight of −log p(m | x) beside the squared error, when the model has a missingness model
     missingness_weight: float = 0.02
+    # t₀ of the solve: 1 starts from pure noise (the poster's); t₀ < 1 starts from the encoder's guess
+    # for the incomplete image noised to t₀ (SDEdit's start, Meng et al. 2022), its grid from t₀ down —
+    # the same number of steps then covers less of the path (where the model has that encoder)
+    start_time: float = 1.0
 
 
 constrain("GuidanceConfig", weight=("range", 0.0, None), steps=("range", 0, None),
-          missingness_weight=("range", 0.0, None))
+          missingness_weight=("range", 0.0, None), start_time=("range", 1e-3, 1.0))
 
 
 @dataclass
@@ -85,6 +93,23 @@ class SelfGuidance:
         return s_u + self.weight * g
 
 
+def start_point(prior: Prior, obs: Observation, start_time: float, steps: int, generator):
+    """(x at the first time, time grid): pure noise on the prior's grid from t = 1, or — ``start_time``
+    t₀ < 1 — the encoder's latent of the incomplete image noised to t₀, on the prior's kind of grid
+    from t₀. A diffusion space without an encoder for incomplete images cannot start late."""
+    n = obs.x_obs.shape[0]
+    if start_time >= 1.0:
+        return prior.noise(n, generator), prior.grid
+    if obs.encode_observed is None:
+        from ...errors import UsageError
+        raise UsageError("guidance.start_time < 1 starts from an encoder's guess for the incomplete image; this "
+                         "model has no such encoder (a pixel-space prior): keep start_time = 1")
+    grid = prior.sde.time_grid(steps, prior.device, kind=prior.grid, start=start_time)
+    guess = obs.encode_observed(obs.x_obs, obs.mask)
+    t0 = torch.full((n,), float(grid[0]), device=guess.device)
+    return prior.sde.marginal(guess, t0, prior.noise(n, generator)), grid
+
+
 @register_conditioner("guidance", GuidanceConfig, nfe=lambda cfg, steps: steps,
                       steps_for_nfe=lambda cfg, nfe: max(1, int(round(nfe))),
                       reference="LDMiss self-guidance (docs/method.md §5)", follows_sampler=True)
@@ -93,8 +118,9 @@ def run(prior: Prior, obs: Observation, generator, cfg: GuidanceConfig, steps: i
                           cfg.grad_through_score, obs.log_missingness if obs.missingness is not None else None,
                           cfg.missingness_weight)
     n = obs.x_obs.shape[0]
-    x = sample(guided, prior.sde, prior.noise(n, generator), steps, method=prior.method, generator=generator,
-               progress=progress, grid=prior.grid)
+    x_start, grid = start_point(prior, obs, cfg.start_time, steps, generator)
+    x = sample(guided, prior.sde, x_start, steps, method=prior.method, generator=generator, progress=progress,
+               grid=grid)
     if cfg.grad_through_score:
         prior.count_backward(n * sampler_nfe(prior.method, steps))
     return x
