@@ -32,7 +32,7 @@ from .store import write_json
 
 METRICS_VERSION = 2  # 2: coverage widened by half a grey level (metrics/uncertainty.py); older points are recomputed
 FIELDS = ["mode", "nfe_budget", "steps", "nfe", "backward_nfe", "mse", "mse_mean", "fid", "is", "coverage90", "crps",
-          "seconds", "draws", "n"]
+          "seconds", "draws", "n", "quantile_crps", "energy"]
 
 
 def _settings(method, mode: str, weights_sha256: str, preset: str, seed: int, n: int, draws: int, steps: int) -> dict:
@@ -138,11 +138,11 @@ def markdown(rows: list[dict], meta: dict) -> str:
             f"draws (metric floor at this N: {f(meta['metric_floor_fid'], 2)}); seconds per draw of all {meta['n']} "
             f"images on this machine._")
     lines = [head, "", "| conditioner | NFE | steps | MSE (1 draw) | MSE (mean of draws) | FID | IS | coverage 90% | CRPS "
-             "| backward passes | s / draw |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| quantile CRPS | energy | backward passes | s / draw |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["nfe_budget"], r["mse"])):
         lines.append(f"| {r['mode']} | {f(r['nfe'], 0)} | {r['steps']} | {f(r['mse'], 4)} | {f(r.get('mse_mean'), 4)} | "
                      f"{f(r['fid'], 2)} | {f(r['is'], 2)} | {f(r.get('coverage90'), 3)} | {f(r.get('crps'), 4)} | "
-                     f"{f(r['backward_nfe'], 0)} | {f(r['seconds'], 1)} |")
+                     f"{f(r.get('quantile_crps'), 4)} | {f(r.get('energy'), 3)} | {f(r['backward_nfe'], 0)} | {f(r['seconds'], 1)} |")
     return "\n".join(lines) + "\n"
 
 

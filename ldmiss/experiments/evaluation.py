@@ -32,11 +32,13 @@ from ..metrics import (
     FIDReference,
     coverage,
     crps,
+    energy_score,
     inception_score,
     memorization_ratio,
     missing_mse,
     missing_psnr,
     missing_ssim,
+    quantile_crps,
 )
 from ..missing import apply_mask
 from .config import ExperimentConfig
@@ -173,11 +175,13 @@ COVERAGE_LEVEL = 0.9
 
 def imputation_quality(draws: np.ndarray, mean: np.ndarray, x_test, m_test) -> dict:
     """What D draws say beyond the first: MSE of their mean and, for D ≥ 2, the coverage of the
-    central 90% interval and the CRPS on missing pixels (metrics/uncertainty.py). A deterministic
-    imputer's D identical draws score coverage ≈ 0 and CRPS = its mean absolute error, as they should."""
+    central 90% interval, the per-pixel CRPS, CSDI's normalised quantile CRPS and the energy score on
+    missing pixels (metrics/uncertainty.py). A deterministic imputer's D identical draws score
+    coverage ≈ 0 and CRPS = its mean absolute error, as they should."""
     out = {"mse_mean": missing_mse(mean, x_test, m_test)}
     if draws is not None and len(draws) >= 2:
-        out.update(coverage90=coverage(draws, x_test, m_test, COVERAGE_LEVEL), crps=crps(draws, x_test, m_test))
+        out.update(coverage90=coverage(draws, x_test, m_test, COVERAGE_LEVEL), crps=crps(draws, x_test, m_test),
+                   quantile_crps=quantile_crps(draws, x_test, m_test), energy=energy_score(draws, x_test, m_test))
     return out
 
 

@@ -15,7 +15,7 @@ COLUMNS = ["preset", "method", "train_rate", "seed", "train_size", "n_eval", "n_
            "metric_floor_is", "memorization_ratio", "impute_mse_mean", "draws", "impute_coverage90", "impute_crps",
            "impute_nfe", "impute_psnr", "impute_ssim", "group", "dataset", "train_mechanism", "test_mechanism",
            "floor_psnr", "floor_ssim", "fit_shared_seconds", "impute_coverage50", "impute_coverage50_cal",
-           "impute_coverage90_cal", "impute_width90", "impute_width90_cal"]
+           "impute_coverage90_cal", "impute_width90", "impute_width90_cal", "impute_quantile_crps", "impute_energy"]
 # (new columns go last: readers by position keep working)
 
 # Columns that belong to the run, not to an imputation mode: aggregated once per run.
@@ -70,7 +70,8 @@ def rows_from_runs(runs: list[dict]) -> list[dict]:
                 "impute_psnr": imp.get("psnr"), "impute_ssim": imp.get("ssim"),
                 "impute_coverage50": imp.get("coverage50"), "impute_coverage50_cal": imp.get("coverage50_cal"),
                 "impute_coverage90_cal": imp.get("coverage90_cal"), "impute_width90": imp.get("width90"),
-                "impute_width90_cal": imp.get("width90_cal"),
+                "impute_width90_cal": imp.get("width90_cal"), "impute_quantile_crps": imp.get("quantile_crps"),
+                "impute_energy": imp.get("energy"),
                 "group": run.get("group", ""), "dataset": cond["dataset"],
                 "train_mechanism": _mechanism_name(cond["mechanism"], cond["mechanism_params"]),
                 "test_mechanism": _mechanism_name(test_mech, test_params),

@@ -21,9 +21,9 @@ from .scores import (
                        missing_ssim,
                        ssim_map,
 )
-from .uncertainty import central_interval, coverage, crps
+from .uncertainty import central_interval, coverage, crps, energy_score, quantile_crps
 
 __all__ = ["CLASSIFIER_PATH", "CLASSIFIER_SHA256", "METRIC_NETWORKS", "FeatureError", "Features", "Logits",
            "load_classifier", "metric_network", "FIDReference", "features", "fid", "inception_score",
            "memorization_ratio", "missing_mse", "missing_psnr", "missing_ssim", "ssim_map", "central_interval", "coverage",
-           "crps"]
+           "crps", "energy_score", "quantile_crps"]
