@@ -16,7 +16,8 @@ COLORS = {"ldmiss": "tab:red", "ldmiss-em": "darkred", "diem-pigdm": "teal", "di
           "ambient": "tab:orange", "ambient-replacement": "tab:orange", "ambient-guidance": "gold",
           "ddpm": "tab:blue", "ddpm-replacement": "tab:blue", "ddpm-guidance": "tab:cyan",
           "diffputer": "tab:green", "vae-encoder": "tab:purple", "vae-map": "tab:pink", "mean": "tab:gray",
-          "biharmonic": "tab:brown", "neighbours": "tab:olive"}
+          "biharmonic": "tab:brown", "neighbours": "tab:olive", "ldmiss-mnar": "salmon", "miwae": "slateblue",
+          "notmiwae": "darkslateblue"}
 
 
 def tile_channels(images: np.ndarray) -> np.ndarray:
