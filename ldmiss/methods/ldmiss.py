@@ -134,7 +134,7 @@ class LDMiss(Autoencoded, Conditioned, Method):
 
     def _log_missingness(self):
         """log p(m | x_o, x_m) from the β-VAE's missingness model (``vae.missingness``), or None (MAR)."""
-        model = self.vae.missingness
+        model = getattr(self.vae, "missingness", None)  # a stand-in autoencoder may not have the attribute
         if model is None:
             return None
         return lambda mask, x_obs, pixels: model.log_prob_expected(mask, x_obs, pixels, self.vae.likelihood)
