@@ -75,15 +75,15 @@ def table(out: Path) -> None:
     rows = _rows(out)
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
-        budgets = sorted({r["nfe"] for r in mine})
+        budgets = sorted({r["budget"] for r in mine})  # a solver's NFE is the most that fits (Heun: 2k − 1)
         solvers = list(dict.fromkeys(f"{r['solver']}:{r['grid']}" for r in mine))
         print(f"\n{_model_label(model)} — sample FID (IS) at N = {mine[0]['n']}\n")
-        print("| solver : grid | " + " | ".join(f"NFE {b}" for b in budgets) + " |")
+        print("| solver : grid | " + " | ".join(f"NFE ≤ {b}" for b in budgets) + " |")
         print("|---|" + "---|" * len(budgets))
         for s in solvers:
             cells = []
             for b in budgets:
-                hit = [r for r in mine if f"{r['solver']}:{r['grid']}" == s and r["nfe"] == b]
+                hit = [r for r in mine if f"{r['solver']}:{r['grid']}" == s and r["budget"] == b]
                 cells.append(f"{hit[-1]['fid']:.1f} ({hit[-1]['is']:.2f})" if hit else "—")
             print(f"| {s} | " + " | ".join(cells) + " |")
 
