@@ -73,7 +73,8 @@ def prior_step(precision: str, batch: int, compile_net: bool):
 
 
 def guidance_step(precision: str, batch: int, compile_net: bool):
-    """(timed step, step to count) for one self-guided step: ε-net forward, Tweedie x̂₀, decoder, masked squared error, gradient wrt x_t."""
+    """(timed step, step to count) for one self-guided step: ε-net forward, Tweedie x̂₀, decoder,
+    masked squared error, gradient wrt x_t."""
     from ldmiss.diffusion import VPSDE
     from ldmiss.diffusion.conditioners.guidance import SelfGuidance
     from ldmiss.nets import VAE, build_eps_net

@@ -31,6 +31,7 @@ from ldmiss.methods import load_method
 from ldmiss.metrics import missing_mse, missing_psnr, missing_ssim
 from ldmiss.missing import apply_mask
 
+
 def default_out(preset: str) -> Path:
     return Path(__file__).with_name(f"{preset}_ablation.jsonl")
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from ldmiss.diffusion import VPSDE
-from ldmiss.errors import UsageError
 from ldmiss.diffusion.conditioners import CONDITIONERS, Observation, Prior, get_conditioner, run_conditioner
+from ldmiss.errors import UsageError
 from ldmiss.methods import REGISTRY
 from ldmiss.metrics import central_interval, coverage, crps
 

@@ -142,7 +142,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
     for r in sorted(rows, key=lambda r: (r["nfe_budget"], r["mse"])):
         lines.append(f"| {r['mode']} | {f(r['nfe'], 0)} | {r['steps']} | {f(r['mse'], 4)} | {f(r.get('mse_mean'), 4)} | "
                      f"{f(r['fid'], 2)} | {f(r['is'], 2)} | {f(r.get('coverage90'), 3)} | {f(r.get('crps'), 4)} | "
-                     f"{f(r.get('quantile_crps'), 4)} | {f(r.get('energy'), 3)} | {f(r['backward_nfe'], 0)} | {f(r['seconds'], 1)} |")
+                     f"{f(r.get('quantile_crps'), 4)} | {f(r.get('energy'), 3)} | {f(r['backward_nfe'], 0)} | "
+                     f"{f(r['seconds'], 1)} |")
     return "\n".join(lines) + "\n"
 
 

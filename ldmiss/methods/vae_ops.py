@@ -44,7 +44,8 @@ class VAEConfig:
     missingness_shared: bool = False  # one W, b for every pixel instead of one per pixel
 
 
-constrain("VAEConfig", missingness=("choices", MISSINGNESS), precision=("choices", PRECISIONS), likelihood=("choices", ("auto", *LIKELIHOODS)),
+constrain("VAEConfig", missingness=("choices", MISSINGNESS), precision=("choices", PRECISIONS),
+          likelihood=("choices", ("auto", *LIKELIHOODS)),
           latent_channels=("range", 1, None), width=("range", 1, None), beta_kl=("range", 0.0, None),
           iw_samples=("range", 1, None), encoder_drop=("range", 0.0, 0.95), map_steps=("range", 0, None),
           map_lr=("range", 0.0, None))
