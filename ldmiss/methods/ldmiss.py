@@ -14,7 +14,16 @@ from .conditioned import Conditioned
 from .latent_em import LatentEMConfig, e_step, run_em
 from .latent_prior import LatentPrior, LatentPriorConfig
 from .registry import register
-from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, decode_latents, encode_means, fit_vae
+from .vae_ops import (
+    VAE_INFERENCE_ONLY,
+    Autoencoded,
+    VAEConfig,
+    build_vae,
+    decode_latents,
+    encode_means,
+    fit_vae,
+    require_missingness,
+)
 
 EM_OPTIONS = tuple(f.name for f in fields(LatentEMConfig))  # the em table's options
 
@@ -186,7 +195,4 @@ class LDMissMNAR(LDMiss):
     @classmethod
     def check_config(cls, config) -> None:
         super().check_config(config)
-        if config.vae.missingness == "none":
-            from ..errors import UsageError
-            raise UsageError("ldmiss-mnar models the missingness: vae.missingness must be 'selfmask' or "
-                             "'selfmask_known' (without it, it is ldmiss)")
+        require_missingness(cls.name, config.vae, "ldmiss")

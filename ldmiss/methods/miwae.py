@@ -43,7 +43,7 @@ from .base import Method
 from .common import batched
 from .registry import register
 from .result import Cost
-from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, decode_latents, vae_loss
+from .vae_ops import VAE_INFERENCE_ONLY, Autoencoded, VAEConfig, build_vae, decode_latents, require_missingness, vae_loss
 
 
 @dataclass
@@ -163,6 +163,4 @@ class NotMIWAE(MIWAE):
     @classmethod
     def check_config(cls, config) -> None:
         super().check_config(config)
-        if config.vae.missingness == "none":
-            raise UsageError("notmiwae models the missingness: vae.missingness must be 'selfmask' or 'selfmask_known' "
-                             "(without it, it is miwae)")
+        require_missingness(cls.name, config.vae, "miwae")

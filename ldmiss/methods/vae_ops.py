@@ -51,6 +51,13 @@ constrain("VAEConfig", missingness=("choices", MISSINGNESS), precision=("choices
           map_lr=("range", 0.0, None))
 
 
+def require_missingness(name: str, cfg: VAEConfig, without: str) -> None:
+    """UsageError unless the β-VAE config models the missingness (a method that exists for MNAR data)."""
+    if cfg.missingness == "none":
+        raise UsageError(f"{name} models the missingness: vae.missingness must be 'selfmask' or 'selfmask_known' "
+                         f"(without it, it is {without})")
+
+
 def build_vae(cfg: VAEConfig, image_shape) -> VAE:
     if image_shape[1] % 4 or image_shape[2] % 4:
         raise UsageError(f"the β-VAE downsamples by 4; image size {image_shape[1:]} must be divisible by 4")
